@@ -94,9 +94,9 @@ export class GpuJobSpec extends Schema.Class<GpuJobSpec>("@ytempire/domain/GpuJo
 /**
  * A typical thumbnail: one 1024×1024 SDXL 1.0 image in fp16. The weights alone are about 7 GB (a 2.6-billion
  * parameter UNet, two text encoders and the VAE); with the VAE decoding in slices a run commonly peaks around
- * 9 GB, so 9 GiB is reserved. The 6 seconds match
- * the pricing plan's `imageGpuMillis`; loading the model from a local disk takes roughly 10 seconds.
- * Typical published figures, not measured here: measure on the target card and override.
+ * 9 GB, so 9 GiB is reserved. The 6 seconds match the pricing plan's `imageGpuMillis`; loading the model
+ * from a local disk takes roughly 10 seconds. Typical published figures, not measured here: measure on the
+ * target card and override.
  *
  * @category constants
  */

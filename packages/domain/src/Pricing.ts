@@ -13,7 +13,7 @@
 import { Schema } from "effect"
 import * as Money from "./Money.ts"
 import type * as Provider from "./Provider.ts"
-import type * as Stage from "./Stage.ts"
+import * as Stage from "./Stage.ts"
 
 /**
  * A priced service or resource.
@@ -264,3 +264,20 @@ export const estimate = (
   plan: VideoPlan = defaultPlan,
   table: PriceTable = defaultTable
 ): Money.Money => cost(expectedUsage(stage, tier, plan), table)
+
+/**
+ * A whole video's estimate at one tier: each stage's estimate and their sum.
+ *
+ * @category costs
+ */
+export const videoEstimate = (
+  tier: Provider.ProviderTier,
+  plan: VideoPlan = defaultPlan,
+  table: PriceTable = defaultTable
+): {
+  readonly stages: ReadonlyArray<{ readonly stage: Stage.Stage; readonly cost: Money.Money }>
+  readonly total: Money.Money
+} => {
+  const stages = Stage.all.map((stage) => ({ stage, cost: estimate(stage, tier, plan, table) }))
+  return { stages, total: Money.sum(stages.map((entry) => entry.cost)) }
+}

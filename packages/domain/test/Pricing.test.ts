@@ -76,3 +76,14 @@ describe("Pricing", () => {
     )
   })
 })
+
+describe("Pricing.videoEstimate", () => {
+  it("adds up a whole video per tier: premium misses the $0.50 target, standard meets it", () => {
+    const premium = Pricing.videoEstimate("premium")
+    expect(premium.stages.map((entry) => entry.stage)).toEqual(["script", "voice", "thumbnail", "render", "upload"])
+    // $0.12 + $0.45 + $0.002833 + $0.049167 + $0.04
+    expect(Money.toDecimal(premium.total)).toBe("0.662")
+    // $0.004 + $0.006 + $0.002833 + $0.049167 + $0.04
+    expect(Money.toDecimal(Pricing.videoEstimate("standard").total)).toBe("0.102")
+  })
+})

@@ -1,9 +1,8 @@
 /**
- * @ytempire/server — The `ytempire` binary: CLI, RPC, REST, tenants and graceful shutdown (issue #5).
- *
- * The package exists so that the workspace, its project references and the direction of dependencies
- * (domain ← gpu ← runtime ← ops ← server) are in place; its modules arrive with the issue above.
+ * @ytempire/server — the `ytempire` binary: its CLI today; RPC and REST, tenants and keys, and graceful
+ * shutdown with the server issue (#5).
  *
  * @since 0.1.0
  */
-export {}
+export * as Cli from "./Cli.ts"
+export * as Version from "./Version.ts"
