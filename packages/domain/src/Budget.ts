@@ -243,14 +243,24 @@ export const ControlLevel = Schema.Literals(["normal", "soft", "hard"])
 export type ControlLevel = typeof ControlLevel.Type
 
 /**
+ * Whether `spent` is at or past `fraction` of `limit`, exactly (in integer micro-dollars, no float division):
+ * `spent × 100 ≥ limit × percent`. Against a zero limit, any positive spend is past every fraction.
+ *
+ * @category utils
+ */
+export const reached = (spent: Money.Money, limit: Money.Money, fraction: number): boolean => {
+  if (limit === 0) return spent > 0
+  const percent = BigInt(Math.round(fraction * 100))
+  return BigInt(Money.toMicros(spent)) * 100n >= BigInt(Money.toMicros(limit)) * percent
+}
+
+/**
  * The control level of a scope whose committed plus reserved spend is `spent`.
  *
  * @category utils
  */
-export const controlLevel = (spent: Money.Money, limit: Money.Money): ControlLevel => {
-  const ratio = Money.ratio(spent, limit)
-  return ratio >= hardControlAt ? "hard" : ratio >= softControlAt ? "soft" : "normal"
-}
+export const controlLevel = (spent: Money.Money, limit: Money.Money): ControlLevel =>
+  reached(spent, limit, hardControlAt) ? "hard" : reached(spent, limit, softControlAt) ? "soft" : "normal"
 
 /**
  * The strictest of several levels (a stage is as constrained as its most constrained scope).
@@ -276,7 +286,7 @@ export const crossedThresholds = (before: Money.Money, after: Money.Money, limit
   alertThresholds.filter((threshold) =>
     // The same measure as `controlLevel`, so the 90 % and 100 % alerts fire exactly when soft and hard control
     // begin, also for a zero limit (any spend is past it) and for limits that are not whole cents.
-    Money.ratio(before, limit) < threshold && Money.ratio(after, limit) >= threshold
+    !reached(before, limit, threshold) && reached(after, limit, threshold)
   )
 
 /**

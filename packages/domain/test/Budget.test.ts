@@ -446,3 +446,15 @@ describe("Budget", () => {
     })
   })
 })
+
+describe("Budget.reached", () => {
+  it("compares exactly in micro-dollars, also where 90 % of the limit is not a whole micro-dollar", () => {
+    const limit = Money.fromMicros(1_000_001) // 90 % is 900,000.9 µUSD
+    expect(Budget.reached(Money.fromMicros(900_000), limit, 0.9)).toBe(false)
+    expect(Budget.reached(Money.fromMicros(900_001), limit, 0.9)).toBe(true)
+    expect(Budget.controlLevel(Money.fromMicros(900_000), limit)).toBe("normal")
+    expect(Budget.controlLevel(Money.fromMicros(900_001), limit)).toBe("soft")
+    expect(Budget.reached(Money.zero, Money.zero, 1)).toBe(false)
+    expect(Budget.reached(Money.fromMicros(1), Money.zero, 0.5)).toBe(true)
+  })
+})
