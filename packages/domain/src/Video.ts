@@ -241,3 +241,20 @@ export class VideoRpcs extends RpcGroup.make(
   }),
   Rpc.make("WatchVideo", { payload: videoIdPayload, success: VideoProgress, error: VideoNotFound, stream: true })
 ) {}
+
+/**
+ * A stage could not be done: every provider of its chain failed. `attempts` holds each try and its error, as
+ * the video's stage record keeps them.
+ *
+ * @category errors
+ */
+export class StageFailed extends Schema.TaggedError<StageFailed>()("StageFailed", {
+  stage: StageModule.Stage,
+  attempts: Schema.Array(ProviderAttempt)
+}) {
+  override get message(): string {
+    const last = this.attempts.at(-1)
+    return `every provider of the ${this.stage} stage failed` +
+      (last?.error === undefined ? "" : `; last: ${last.provider}: ${last.error.message}`)
+  }
+}

@@ -6,4 +6,12 @@
  *
  * @since 0.1.0
  */
-export {}
+export * as ArtifactStore from "./ArtifactStore.ts"
+export * as BudgetLedger from "./BudgetLedger.ts"
+export * as Ffmpeg from "./media/Ffmpeg.ts"
+export * as MediaError from "./media/MediaError.ts"
+export * as Speech from "./media/Speech.ts"
+export * as TitleCard from "./media/TitleCard.ts"
+export * as ProviderChain from "./ProviderChain.ts"
+export * as LocalScriptWriter from "./providers/LocalScriptWriter.ts"
+export * as Script from "./Script.ts"

@@ -1,0 +1,818 @@
+/**
+ * The budget ledger: money moves reserve → commit/release against budget scopes (a video, a channel's day, a
+ * tenant's day, the operation's day and month), and a limited scope never holds more than its limit.
+ *
+ * - **reserve** takes an estimate in all of a stage's scopes in one atomic step, or in none, and answers the
+ *   control level (normal / soft / hard) so that the caller can choose cheaper provider tiers. It is idempotent
+ *   by reservation id (`${videoId}/${stage}`): a pipeline resumed after a crash re-runs it and gets the same
+ *   reservation back.
+ * - **commit** records the actual cost and frees the rest of the estimate; **release** frees all of it. Both are
+ *   idempotent.
+ * - **Threshold alerts**: when committed plus reserved spend in a scope first reaches 50 / 80 / 90 / 100 % of its
+ *   limit, a {@link ThresholdCrossed} event is published, once per scope row (a scope includes its period, so
+ *   once per day or month), in ascending order per scope. Which thresholds were emitted is stored with the
+ *   scope, so a restart does not emit them again.
+ *
+ * **Invariant**: for every limited scope, `committed + reserved ≤ limit` at every instant, under any concurrency
+ * and any interruption. The memory layer changes its state in one synchronous step per operation (which no other
+ * fiber can interleave with, and no interruption can split); the SQL layer runs each operation in one
+ * transaction that locks the scope rows in key order, and the database checks the invariant itself.
+ *
+ * **Gotchas**
+ * - Limits travel with each reservation (`ScopeLimit`): the ledger records the limit of the last successful
+ *   reservation in a scope, and enforces that one on commits. A lowered limit takes effect at the next reserve.
+ * - A reservation id that already exists returns the existing reservation, even if the new request names other
+ *   scopes or another amount: the first request wins.
+ * - Threshold events are delivered in-process, after the change is durable, to the subscribers present then.
+ *   With the SQL layer, alerts are an outbox: an alert recorded by a process that died before publishing it is
+ *   published with the next alert of any process on the same database, and each alert is published by exactly
+ *   one process (the one that takes it from the outbox).
+ *
+ * @since 0.1.0
+ */
+import { Budget, Money } from "@ytempire/domain"
+import { Array as Arr, Context, Effect, Layer, Option, PubSub, Result, Schema, Semaphore, Stream } from "effect"
+import type { Scope } from "effect"
+import { SqlClient, SqlError } from "effect/sql"
+import * as Migrations from "./internal/migrations.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// models
+
+/**
+ * A scope to reserve in, with the limit that applies to it now (`None`: unlimited, tracked only).
+ *
+ * @category models
+ */
+export interface ScopeLimit {
+  readonly scope: Budget.BudgetScope
+  readonly limit: Option.Option<Money.Money>
+}
+
+/**
+ * A request to reserve `amount` in every one of `scopes`.
+ *
+ * @category models
+ */
+export interface ReserveRequest {
+  /** Stable across retries and restarts, e.g. `${videoId}/${stage}`. */
+  readonly reservationId: string
+  readonly scopes: ReadonlyArray<ScopeLimit>
+  readonly amount: Money.Money
+}
+
+/**
+ * Where a reservation is: holding its amount, committed at its actual cost, or released.
+ *
+ * @category models
+ */
+export const ReservationState = Schema.Literals(["reserved", "committed", "released"])
+/** @category models */
+export type ReservationState = typeof ReservationState.Type
+
+/**
+ * A reservation: `amount` held in each of `scopes` until it is committed (at `actual`) or released.
+ *
+ * @category models
+ */
+export class Reservation extends Schema.Class<Reservation>("@ytempire/runtime/BudgetLedger/Reservation")({
+  reservationId: Schema.String,
+  scopes: Schema.Array(Budget.BudgetScope),
+  amount: Money.Money,
+  state: ReservationState,
+  actual: Schema.optionalKey(Money.Money)
+}) {}
+
+/**
+ * The answer to `reserve`: the reservation, the strictest control level over its scopes after reserving, and
+ * whether it already existed (a replayed request, which reserved nothing more).
+ *
+ * @category models
+ */
+export interface Reserved {
+  readonly reservation: Reservation
+  readonly level: Budget.ControlLevel
+  readonly replayed: boolean
+}
+
+/**
+ * Committed plus reserved spend in `scope` reached `threshold` (0.5, 0.8, 0.9 or 1) of `limit`. Published once
+ * per scope row (so once per period), in ascending order of threshold per scope.
+ *
+ * @category models
+ */
+export class ThresholdCrossed extends Schema.TaggedClass<ThresholdCrossed>()("ThresholdCrossed", {
+  scope: Budget.BudgetScope,
+  threshold: Schema.Number,
+  spent: Money.Money,
+  limit: Money.Money
+}) {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// errors
+
+/**
+ * The ledger's storage failed (the database is unreachable, or a statement failed). Nothing was half-applied:
+ * every operation is one transaction, and all of them are idempotent, so the caller may retry.
+ *
+ * @category errors
+ */
+export class LedgerUnavailable extends Schema.TaggedError<LedgerUnavailable>()("LedgerUnavailable", {
+  operation: Schema.String,
+  cause: Schema.Defect()
+}) {
+  /** Storage failures are transient; the operations are idempotent. */
+  get isRetryable(): boolean {
+    return true
+  }
+  override get message(): string {
+    return `budget ledger unavailable (${this.operation})`
+  }
+}
+
+/**
+ * `commit` named a reservation that does not exist.
+ *
+ * @category errors
+ */
+export class ReservationNotFound extends Schema.TaggedError<ReservationNotFound>()("ReservationNotFound", {
+  reservationId: Schema.String
+}) {
+  /** The id is wrong; retrying does not help. */
+  get isRetryable(): boolean {
+    return false
+  }
+  override get message(): string {
+    return `no budget reservation ${JSON.stringify(this.reservationId)}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the rules, shared by both layers
+
+/** One scope row: what the ledger keeps per scope and period. */
+interface ScopeRow {
+  readonly key: string
+  readonly scope: Budget.BudgetScope
+  /** The limit of the last successful reservation; the one commits are held to. */
+  readonly limit: Option.Option<Money.Money>
+  readonly committed: Money.Money
+  readonly reserved: Money.Money
+  /** The highest alert threshold emitted in this row, in percent (0: none); those below it were emitted too. */
+  readonly alertedPercent: number
+}
+
+/** The rows an operation writes, and the alerts it owes. */
+interface Plan {
+  readonly rows: ReadonlyArray<ScopeRow>
+  readonly alerts: ReadonlyArray<ThresholdCrossed>
+}
+
+const freshRow = (scope: Budget.BudgetScope): ScopeRow => ({
+  key: Budget.scopeKey(scope),
+  scope,
+  limit: Option.none(),
+  committed: Money.zero,
+  reserved: Money.zero,
+  alertedPercent: 0
+})
+
+const percentOf = (threshold: number): number => Math.round(threshold * 100)
+
+const spentOf = (row: ScopeRow): Money.Money => Money.add(row.committed, row.reserved)
+
+const levelOf = (row: ScopeRow): Budget.ControlLevel =>
+  Option.match(row.limit, {
+    onNone: () => "normal",
+    onSome: (limit) => Budget.controlLevel(spentOf(row), limit)
+  })
+
+const strictestOf = (rows: ReadonlyArray<ScopeRow>): Budget.ControlLevel => Budget.strictest(rows.map(levelOf))
+
+/**
+ * A row with new amounts and limit, and the alerts now due: every threshold that its spend reaches and that was
+ * not emitted before in this row. (Measuring from zero rather than from the previous spend also catches a
+ * threshold that a lowered limit jumped over.)
+ */
+const moveRow = (
+  row: ScopeRow,
+  committed: Money.Money,
+  reserved: Money.Money,
+  limit: Option.Option<Money.Money>
+): { readonly row: ScopeRow; readonly alerts: ReadonlyArray<ThresholdCrossed> } => {
+  const next: ScopeRow = { ...row, committed, reserved, limit }
+  if (Option.isNone(limit)) return { row: next, alerts: [] }
+  const spent = spentOf(next)
+  const due = Budget.crossedThresholds(Money.zero, spent, limit.value).filter((threshold) =>
+    percentOf(threshold) > row.alertedPercent
+  )
+  if (due.length === 0) return { row: next, alerts: [] }
+  return {
+    row: { ...next, alertedPercent: Math.max(row.alertedPercent, ...due.map(percentOf)) },
+    alerts: due.map((threshold) => new ThresholdCrossed({ scope: row.scope, threshold, spent, limit: limit.value }))
+  }
+}
+
+const collect = (
+  moves: ReadonlyArray<{ readonly row: ScopeRow; readonly alerts: ReadonlyArray<ThresholdCrossed> }>
+): Plan => ({ rows: moves.map((move) => move.row), alerts: moves.flatMap((move) => move.alerts) })
+
+/** Reserve `amount` in every row (each with its requested limit), or fail naming the first that has no room. */
+const planReserve = (
+  entries: ReadonlyArray<{ readonly row: ScopeRow; readonly limit: Option.Option<Money.Money> }>,
+  amount: Money.Money
+): Result.Result<Plan, Budget.BudgetExceeded> => {
+  for (const { limit, row } of entries) {
+    if (Option.isSome(limit) && !Budget.admits(limit.value, row.committed, row.reserved, amount)) {
+      return Result.fail(
+        new Budget.BudgetExceeded({ scope: row.scope, limit: limit.value, committed: row.committed, needed: amount })
+      )
+    }
+  }
+  return Result.succeed(
+    collect(entries.map(({ limit, row }) => moveRow(row, row.committed, Money.add(row.reserved, amount), limit)))
+  )
+}
+
+/**
+ * Commit `actual` against a reservation still holding `held` (its amount, or zero once released).
+ *
+ * The rule: up to the held amount, a commit always succeeds (it only lowers spend). The excess of an actual cost
+ * over the estimate must fit, like a new reservation, in every limited scope (`committed + reserved − held +
+ * actual ≤ limit`); otherwise the commit fails with `BudgetExceeded` (`needed` is the excess) and changes
+ * nothing, so the reservation still holds its estimate and the caller can commit a capped amount or release it.
+ */
+const planCommit = (
+  rows: ReadonlyArray<ScopeRow>,
+  held: Money.Money,
+  actual: Money.Money
+): Result.Result<Plan, Budget.BudgetExceeded> => {
+  const excess = Money.subtract(actual, held)
+  if (excess > 0) {
+    for (const row of rows) {
+      if (Option.isSome(row.limit) && !Budget.admits(row.limit.value, row.committed, row.reserved, excess)) {
+        return Result.fail(
+          new Budget.BudgetExceeded({
+            scope: row.scope,
+            limit: row.limit.value,
+            committed: row.committed,
+            needed: excess
+          })
+        )
+      }
+    }
+  }
+  return Result.succeed(
+    collect(
+      rows.map((row) => moveRow(row, Money.add(row.committed, actual), Money.subtract(row.reserved, held), row.limit))
+    )
+  )
+}
+
+const planRelease = (rows: ReadonlyArray<ScopeRow>, held: Money.Money): Plan =>
+  collect(rows.map((row) => moveRow(row, row.committed, Money.subtract(row.reserved, held), row.limit)))
+
+/** The scopes of a request, each once (the first mention wins), in the order given. */
+const distinctScopes = (
+  scopes: ReadonlyArray<ScopeLimit>
+): ReadonlyArray<ScopeLimit & { readonly key: string }> => {
+  const seen = new Set<string>()
+  const result: Array<ScopeLimit & { readonly key: string }> = []
+  for (const entry of scopes) {
+    const key = Budget.scopeKey(entry.scope)
+    if (seen.has(key)) continue
+    seen.add(key)
+    result.push({ ...entry, key })
+  }
+  return result
+}
+
+const requireAmount = (name: string, amount: Money.Money): Effect.Effect<void> =>
+  Number.isSafeInteger(amount) && amount >= 0
+    ? Effect.void
+    : Effect.die(new RangeError(`BudgetLedger: ${name} must be a non-negative amount, got ${amount} µUSD`))
+
+const heldBy = (reservation: { readonly state: ReservationState; readonly amount: Money.Money }): Money.Money =>
+  reservation.state === "reserved" ? reservation.amount : Money.zero
+
+const makeReservation = (
+  reservationId: string,
+  rows: ReadonlyArray<ScopeRow>,
+  amount: Money.Money,
+  state: ReservationState,
+  actual: Option.Option<Money.Money>
+): Reservation =>
+  new Reservation({
+    reservationId,
+    scopes: rows.map((row) => row.scope),
+    amount,
+    state,
+    ...(Option.isSome(actual) ? { actual: actual.value } : {})
+  })
+
+const toStatus = (row: ScopeRow, limit: Option.Option<Money.Money>): Budget.BudgetStatus => {
+  const withLimit: ScopeRow = { ...row, limit }
+  return new Budget.BudgetStatus({
+    scope: row.scope,
+    committed: row.committed,
+    reserved: row.reserved,
+    level: levelOf(withLimit),
+    ...(Option.isSome(limit) ? { limit: limit.value } : {})
+  })
+}
+
+/** A status request: a bare scope (report the recorded limit) or a scope with the limit to report against. */
+const statusEntry = (
+  entry: Budget.BudgetScope | ScopeLimit
+): { readonly scope: Budget.BudgetScope; readonly limit: Option.Option<Option.Option<Money.Money>> } =>
+  "_tag" in entry
+    ? { scope: entry, limit: Option.none() }
+    : { scope: entry.scope, limit: Option.some(entry.limit) }
+
+// ---------------------------------------------------------------------------------------------------------------
+// memory
+
+const makeMemory: Effect.Effect<BudgetLedger["Service"], never, Scope.Scope> = Effect.gen(function*() {
+  const pubsub = yield* PubSub.unbounded<ThresholdCrossed>()
+  yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
+  const rows = new Map<string, ScopeRow>()
+  const reservations = new Map<string, Reservation>()
+
+  const rowOf = (scope: Budget.BudgetScope): ScopeRow => rows.get(Budget.scopeKey(scope)) ?? freshRow(scope)
+
+  // Every change below happens inside one synchronous `Effect.suspend` thunk: JavaScript runs it to the end
+  // before any other fiber runs, and an interruption can only land before or after it. Plans are computed
+  // before anything is written, and the alerts are published in the same step, so they come out in order.
+  const apply = (plan: Plan): void => {
+    for (const row of plan.rows) rows.set(row.key, row)
+    for (const alert of plan.alerts) PubSub.publishUnsafe(pubsub, alert)
+  }
+
+  const reserve = Effect.fn("BudgetLedger.reserve")(function*(request: ReserveRequest) {
+    yield* requireAmount("amount", request.amount)
+    const entries = distinctScopes(request.scopes)
+    return yield* Effect.suspend((): Effect.Effect<Reserved, Budget.BudgetExceeded> => {
+      const existing = reservations.get(request.reservationId)
+      if (existing !== undefined) {
+        return Effect.succeed({ reservation: existing, level: strictestOf(existing.scopes.map(rowOf)), replayed: true })
+      }
+      const plan = planReserve(
+        entries.map((entry) => ({ row: rowOf(entry.scope), limit: entry.limit })),
+        request.amount
+      )
+      if (Result.isFailure(plan)) return Effect.fail(plan.failure)
+      const reservation = makeReservation(
+        request.reservationId,
+        plan.success.rows,
+        request.amount,
+        "reserved",
+        Option.none()
+      )
+      apply(plan.success)
+      reservations.set(reservation.reservationId, reservation)
+      return Effect.succeed({ reservation, level: strictestOf(plan.success.rows), replayed: false })
+    })
+  })
+
+  const commit = Effect.fn("BudgetLedger.commit")(function*(reservationId: string, actual: Money.Money) {
+    yield* requireAmount("actual", actual)
+    return yield* Effect.suspend((): Effect.Effect<Reservation, Budget.BudgetExceeded | ReservationNotFound> => {
+      const existing = reservations.get(reservationId)
+      if (existing === undefined) return Effect.fail(new ReservationNotFound({ reservationId }))
+      if (existing.state === "committed") return Effect.succeed(existing)
+      const plan = planCommit(existing.scopes.map(rowOf), heldBy(existing), actual)
+      if (Result.isFailure(plan)) return Effect.fail(plan.failure)
+      const reservation = makeReservation(
+        reservationId,
+        plan.success.rows,
+        existing.amount,
+        "committed",
+        Option.some(actual)
+      )
+      apply(plan.success)
+      reservations.set(reservationId, reservation)
+      return Effect.succeed(reservation)
+    })
+  })
+
+  const release = Effect.fn("BudgetLedger.release")(function*(reservationId: string) {
+    return yield* Effect.sync((): Option.Option<Reservation> => {
+      const existing = reservations.get(reservationId)
+      if (existing === undefined) return Option.none()
+      if (existing.state !== "reserved") return Option.some(existing)
+      const plan = planRelease(existing.scopes.map(rowOf), existing.amount)
+      const reservation = makeReservation(reservationId, plan.rows, existing.amount, "released", Option.none())
+      apply(plan)
+      reservations.set(reservationId, reservation)
+      return Option.some(reservation)
+    })
+  })
+
+  const status = Effect.fn("BudgetLedger.status")(function*(scopes: ReadonlyArray<Budget.BudgetScope | ScopeLimit>) {
+    return yield* Effect.sync(() =>
+      scopes.map((entry) => {
+        const { limit, scope } = statusEntry(entry)
+        const row = rowOf(scope)
+        return toStatus(row, Option.getOrElse(limit, () => row.limit))
+      })
+    )
+  })
+
+  return {
+    reserve,
+    commit,
+    release,
+    status,
+    thresholdCrossings: Stream.fromPubSub(pubsub),
+    subscribe: PubSub.subscribe(pubsub)
+  }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// SQL
+
+interface ScopeRecord {
+  readonly scope_key: string
+  readonly scope: unknown
+  readonly limit_micros: bigint | number | null
+  readonly committed_micros: bigint | number
+  readonly reserved_micros: bigint | number
+  readonly alerted_percent: number
+}
+
+interface ReservationRecord {
+  readonly reservation_id: string
+  readonly scope_keys: ReadonlyArray<string>
+  readonly amount_micros: bigint | number
+  readonly state: string
+  readonly actual_micros: bigint | number | null
+}
+
+interface AlertRecord {
+  readonly scope: unknown
+  readonly threshold_percent: number
+  readonly spent_micros: bigint | number
+  readonly limit_micros: bigint | number
+}
+
+/** What a transaction returns: its answer, and whether it recorded alerts to publish. */
+interface Outcome<A> {
+  readonly value: A
+  readonly alerted: boolean
+}
+
+const micros = (value: bigint | number): Money.Money => Money.fromMicros(Number(value))
+
+const decodeScope = Schema.decodeUnknownEffect(Budget.BudgetScope)
+const encodeScope = Schema.encodeEffect(Budget.BudgetScope)
+const decodeState = Schema.decodeUnknownEffect(ReservationState)
+
+const toRow = (record: ScopeRecord): Effect.Effect<ScopeRow> =>
+  Effect.map(decodeScope(record.scope), (scope) => ({
+    key: record.scope_key,
+    scope,
+    limit: record.limit_micros === null ? Option.none() : Option.some(micros(record.limit_micros)),
+    committed: micros(record.committed_micros),
+    reserved: micros(record.reserved_micros),
+    alertedPercent: record.alerted_percent
+  })).pipe(Effect.orDie)
+
+/** A SQL failure as `LedgerUnavailable`; the ledger's own errors pass through. */
+const unavailable = <E>(
+  operation: string,
+  error: E | SqlError.SqlError
+): Exclude<E, SqlError.SqlError> | LedgerUnavailable =>
+  SqlError.isSqlError(error)
+    ? new LedgerUnavailable({ operation, cause: error })
+    : error as Exclude<E, SqlError.SqlError>
+
+/** Transaction failures worth running the transaction again for: nothing of it was applied. */
+const isTransient = (error: unknown): boolean =>
+  SqlError.isSqlError(error) &&
+  (error.reason._tag === "DeadlockError" || error.reason._tag === "SerializationError")
+
+const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClient.SqlClient | Scope.Scope> = Effect
+  .gen(function*() {
+    yield* Migrations.run.pipe(Effect.mapError((cause) => new LedgerUnavailable({ operation: "migrate", cause })))
+    // Column names are ours: keep them whatever name transforms the application's client is configured with.
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const pubsub = yield* PubSub.unbounded<ThresholdCrossed>()
+    yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
+    const publishing = yield* Semaphore.make(1)
+
+    const selectScopes = (keys: ReadonlyArray<string>, lock: boolean) =>
+      sql<ScopeRecord>`
+        SELECT scope_key, scope, limit_micros, committed_micros, reserved_micros, alerted_percent
+        FROM budget_scopes
+        WHERE scope_key = ANY(${keys}::text[])
+        ORDER BY scope_key
+        ${sql.literal(lock ? "FOR UPDATE" : "")}
+      `
+
+    /** The rows of `keys`, in that order; with `lock`, locked in key order (the order every transaction uses). */
+    const rowsOf = Effect.fnUntraced(function*(keys: ReadonlyArray<string>, lock: boolean) {
+      const records = yield* selectScopes(keys, lock)
+      const byKey = new Map(records.map((record) => [record.scope_key, record]))
+      return yield* Effect.forEach(keys, (key) => {
+        const record = byKey.get(key)
+        return record === undefined
+          ? Effect.die(new Error(`BudgetLedger: the row of scope ${key} is missing`))
+          : toRow(record)
+      })
+    })
+
+    const writePlan = Effect.fnUntraced(function*(plan: Plan) {
+      for (const row of plan.rows) {
+        yield* sql`
+          UPDATE budget_scopes SET
+            limit_micros = ${Option.match(row.limit, { onNone: () => null, onSome: BigInt })},
+            committed_micros = ${BigInt(row.committed)},
+            reserved_micros = ${BigInt(row.reserved)},
+            alerted_percent = ${row.alertedPercent},
+            updated_at = now()
+          WHERE scope_key = ${row.key}
+        `
+      }
+      const alerts = plan.alerts.map((alert) => ({
+        scope_key: Budget.scopeKey(alert.scope),
+        threshold_percent: percentOf(alert.threshold),
+        spent_micros: BigInt(alert.spent),
+        limit_micros: BigInt(alert.limit)
+      }))
+      if (!Arr.isArrayNonEmpty(alerts)) return false
+      const inserted = yield* sql`
+        INSERT INTO budget_alerts ${sql.insert(alerts)}
+        ON CONFLICT (scope_key, threshold_percent) DO NOTHING
+        RETURNING alert_id
+      `
+      return inserted.length > 0
+    })
+
+    const findReservation = (reservationId: string, lock: boolean) =>
+      Effect.map(
+        sql<ReservationRecord>`
+          SELECT reservation_id, scope_keys, amount_micros, state, actual_micros
+          FROM budget_reservations
+          WHERE reservation_id = ${reservationId}
+          ${sql.literal(lock ? "FOR UPDATE" : "")}
+        `,
+        (records) => Option.fromNullishOr(records[0])
+      )
+
+    const toReservation = Effect.fnUntraced(function*(record: ReservationRecord, rows: ReadonlyArray<ScopeRow>) {
+      const state = yield* Effect.orDie(decodeState(record.state))
+      return makeReservation(
+        record.reservation_id,
+        rows,
+        micros(record.amount_micros),
+        state,
+        record.actual_micros === null ? Option.none() : Option.some(micros(record.actual_micros))
+      )
+    })
+
+    /**
+     * Takes every unpublished alert (of any process: a crash may have left some) and publishes them in the order
+     * they were recorded. Alerts of one scope are recorded under its row lock, so that order is the order of
+     * their thresholds; serialising the flushes keeps it in the PubSub. Failing to publish fails nothing: the
+     * alerts wait for the next flush.
+     */
+    const flush = publishing.withPermit(Effect.gen(function*() {
+      const records = yield* sql<AlertRecord>`
+        WITH taken AS (
+          UPDATE budget_alerts SET published_at = now()
+          WHERE published_at IS NULL
+          RETURNING alert_id, scope_key, threshold_percent, spent_micros, limit_micros
+        )
+        SELECT taken.alert_id, scopes.scope, taken.threshold_percent, taken.spent_micros, taken.limit_micros
+        FROM taken JOIN budget_scopes AS scopes USING (scope_key)
+        ORDER BY taken.alert_id
+      `
+      const alerts = yield* Effect.forEach(
+        records,
+        (record) =>
+          Effect.map(decodeScope(record.scope), (scope) =>
+            new ThresholdCrossed({
+              scope,
+              threshold: record.threshold_percent / 100,
+              spent: micros(record.spent_micros),
+              limit: micros(record.limit_micros)
+            }))
+      )
+      yield* PubSub.publishAll(pubsub, alerts)
+    })).pipe(
+      Effect.catchCause((cause) => Effect.logWarning("BudgetLedger: threshold alerts left for the next flush", cause))
+    )
+
+    /**
+     * Runs `body` in one transaction (again after a deadlock or serialisation failure, which applied nothing),
+     * then publishes the alerts it recorded. An interruption may stop the transaction, which then rolls back, but
+     * not the publication once it has committed. SQL failures become `LedgerUnavailable`.
+     */
+    const transact = <A, E>(
+      operation: string,
+      body: Effect.Effect<Outcome<A>, E | SqlError.SqlError>
+    ): Effect.Effect<A, Exclude<E, SqlError.SqlError> | LedgerUnavailable> =>
+      Effect.uninterruptibleMask((restore) =>
+        restore(Effect.retry(sql.withTransaction(body), { times: 3, while: isTransient })).pipe(
+          Effect.tap((outcome) => outcome.alerted ? flush : Effect.void),
+          Effect.map((outcome) => outcome.value)
+        )
+      ).pipe(Effect.mapError((error) => unavailable(operation, error)))
+
+    const reserveIn = Effect.fnUntraced(function*(
+      request: ReserveRequest,
+      entries: ReadonlyArray<ScopeLimit & { readonly key: string }>
+    ) {
+      const keys = entries.map((entry) => entry.key)
+      // The reservation row first: a concurrent request with the same id waits here for this one to finish.
+      const inserted = yield* sql`
+        INSERT INTO budget_reservations (reservation_id, scope_keys, amount_micros)
+        VALUES (${request.reservationId}, ${keys}::text[], ${BigInt(request.amount)})
+        ON CONFLICT (reservation_id) DO NOTHING
+        RETURNING reservation_id
+      `
+      if (inserted.length === 0) {
+        const found = yield* findReservation(request.reservationId, false)
+        if (Option.isNone(found)) {
+          return yield* Effect.die(new Error(`BudgetLedger: reservation ${request.reservationId} vanished`))
+        }
+        const rows = yield* rowsOf(found.value.scope_keys, false)
+        const reservation = yield* toReservation(found.value, rows)
+        const value: Reserved = { reservation, level: strictestOf(rows), replayed: true }
+        return { value, alerted: false }
+      }
+      // Rows are created in key order, like they are locked, so two requests creating the same rows cannot
+      // wait for each other crosswise.
+      const sorted = entries.toSorted((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      const fresh = yield* Effect.forEach(
+        sorted,
+        (entry) =>
+          Effect.map(Effect.orDie(encodeScope(entry.scope)), (scope) => ({
+            scope_key: entry.key,
+            scope: JSON.stringify(scope)
+          }))
+      )
+      if (Arr.isArrayNonEmpty(fresh)) {
+        yield* sql`INSERT INTO budget_scopes ${sql.insert(fresh)} ON CONFLICT (scope_key) DO NOTHING`
+      }
+      const rows = yield* rowsOf(keys, true)
+      const plan = planReserve(entries.map((entry, i) => ({ row: rows[i]!, limit: entry.limit })), request.amount)
+      if (Result.isFailure(plan)) return yield* Effect.fail(plan.failure)
+      const alerted = yield* writePlan(plan.success)
+      const reservation = makeReservation(
+        request.reservationId,
+        plan.success.rows,
+        request.amount,
+        "reserved",
+        Option.none()
+      )
+      const value: Reserved = { reservation, level: strictestOf(plan.success.rows), replayed: false }
+      return { value, alerted }
+    })
+
+    const commitIn = Effect.fnUntraced(function*(reservationId: string, actual: Money.Money) {
+      const found = yield* findReservation(reservationId, true)
+      if (Option.isNone(found)) return yield* Effect.fail(new ReservationNotFound({ reservationId }))
+      const record = found.value
+      if (record.state === "committed") {
+        const rows = yield* rowsOf(record.scope_keys, false)
+        return { value: yield* toReservation(record, rows), alerted: false }
+      }
+      const rows = yield* rowsOf(record.scope_keys, true)
+      const held = record.state === "reserved" ? micros(record.amount_micros) : Money.zero
+      const plan = planCommit(rows, held, actual)
+      if (Result.isFailure(plan)) return yield* Effect.fail(plan.failure)
+      const alerted = yield* writePlan(plan.success)
+      yield* sql`
+        UPDATE budget_reservations
+        SET state = 'committed', actual_micros = ${BigInt(actual)}, settled_at = now()
+        WHERE reservation_id = ${reservationId}
+      `
+      const reservation = makeReservation(
+        reservationId,
+        plan.success.rows,
+        micros(record.amount_micros),
+        "committed",
+        Option.some(actual)
+      )
+      return { value: reservation, alerted }
+    })
+
+    const releaseIn = Effect.fnUntraced(function*(reservationId: string) {
+      const found = yield* findReservation(reservationId, true)
+      if (Option.isNone(found)) return { value: Option.none<Reservation>(), alerted: false }
+      const record = found.value
+      const lock = record.state === "reserved"
+      const rows = yield* rowsOf(record.scope_keys, lock)
+      if (!lock) return { value: Option.some(yield* toReservation(record, rows)), alerted: false }
+      const amount = micros(record.amount_micros)
+      const plan = planRelease(rows, amount)
+      const alerted = yield* writePlan(plan)
+      yield* sql`
+        UPDATE budget_reservations SET state = 'released', settled_at = now()
+        WHERE reservation_id = ${reservationId}
+      `
+      return {
+        value: Option.some(makeReservation(reservationId, plan.rows, amount, "released", Option.none())),
+        alerted
+      }
+    })
+
+    const reserve = Effect.fn("BudgetLedger.reserve")(function*(request: ReserveRequest) {
+      yield* requireAmount("amount", request.amount)
+      return yield* transact("reserve", reserveIn(request, distinctScopes(request.scopes)))
+    })
+
+    const commit = Effect.fn("BudgetLedger.commit")(function*(reservationId: string, actual: Money.Money) {
+      yield* requireAmount("actual", actual)
+      return yield* transact("commit", commitIn(reservationId, actual))
+    })
+
+    const release = Effect.fn("BudgetLedger.release")(function*(reservationId: string) {
+      return yield* transact("release", releaseIn(reservationId))
+    })
+
+    const status = Effect.fn("BudgetLedger.status")(function*(scopes: ReadonlyArray<Budget.BudgetScope | ScopeLimit>) {
+      const entries = scopes.map(statusEntry)
+      const records = yield* selectScopes(entries.map((entry) => Budget.scopeKey(entry.scope)), false).pipe(
+        Effect.mapError((cause) => new LedgerUnavailable({ operation: "status", cause }))
+      )
+      const byKey = new Map(records.map((record) => [record.scope_key, record]))
+      return yield* Effect.forEach(entries, ({ limit, scope }) => {
+        const record = byKey.get(Budget.scopeKey(scope))
+        const current = record === undefined ? Effect.succeed(freshRow(scope)) : toRow(record)
+        return Effect.map(current, (row) => toStatus(row, Option.getOrElse(limit, () => row.limit)))
+      })
+    })
+
+    return {
+      reserve,
+      commit,
+      release,
+      status,
+      thresholdCrossings: Stream.fromPubSub(pubsub),
+      subscribe: PubSub.subscribe(pubsub)
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// service
+
+/**
+ * The budget ledger.
+ *
+ * **When to use**: every paid step reserves its estimate before it runs (in all of its scopes, from
+ * `Budget.scopesFor` and `Budget.limitFor`), commits its actual cost after, and releases the reservation when
+ * it did not run.
+ *
+ * @category services
+ */
+export class BudgetLedger extends Context.Service<BudgetLedger, {
+  /**
+   * Reserves `amount` in all the given scopes in one atomic step, or fails with `BudgetExceeded` naming the first
+   * limited scope without room and reserves nothing. An id that exists already returns that reservation.
+   */
+  readonly reserve: (request: ReserveRequest) => Effect.Effect<Reserved, Budget.BudgetExceeded | LedgerUnavailable>
+  /**
+   * Records the actual cost in every scope of the reservation and frees the rest of its estimate; a second commit
+   * is a no-op. Up to the estimate a commit always succeeds; the excess of a cost above it must fit in every
+   * limited scope, else `BudgetExceeded` (`needed`: the excess) and nothing changes, the estimate still held.
+   * A commit after a release charges the whole cost under the same rule.
+   */
+  readonly commit: (
+    reservationId: string,
+    actual: Money.Money
+  ) => Effect.Effect<Reservation, Budget.BudgetExceeded | ReservationNotFound | LedgerUnavailable>
+  /** Frees an uncommitted reservation; a no-op for one already committed or released, `None` for an unknown id. */
+  readonly release: (reservationId: string) => Effect.Effect<Option.Option<Reservation>, LedgerUnavailable>
+  /**
+   * Where each scope stands: its limit (the one given, or else the one recorded at its last reservation),
+   * committed and reserved spend, and control level.
+   */
+  readonly status: (
+    scopes: ReadonlyArray<Budget.BudgetScope | ScopeLimit>
+  ) => Effect.Effect<ReadonlyArray<Budget.BudgetStatus>, LedgerUnavailable>
+  /** The threshold alerts from now on, as a stream (it subscribes when it starts running). */
+  readonly thresholdCrossings: Stream.Stream<ThresholdCrossed>
+  /** A subscription to the threshold alerts, live from the moment it is taken until its scope closes. */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<ThresholdCrossed>, never, Scope.Scope>
+}>()("@ytempire/runtime/BudgetLedger") {
+  /**
+   * The ledger in memory, for tests and the embedded single-process mode without storage. Nothing survives the
+   * layer.
+   *
+   * @category layers
+   */
+  static readonly layerMemory: Layer.Layer<BudgetLedger> = Layer.effect(BudgetLedger, makeMemory)
+
+  /**
+   * The ledger in a SQL database (Postgres), shared by every process that uses it. Building the layer applies
+   * the runtime's pending migrations (recorded in `ytempire_migrations`).
+   *
+   * @category layers
+   */
+  static readonly layerSql: Layer.Layer<BudgetLedger, LedgerUnavailable, SqlClient.SqlClient> = Layer.effect(
+    BudgetLedger,
+    makeSql
+  )
+}

@@ -1,0 +1,26 @@
+/**
+ * The runtime's SQL migrations, run by effect's `Migrator` and recorded in `ytempire_migrations`.
+ *
+ * To add one, write `migrations/NNNN_name.ts` (its default export an `Effect` needing `SqlClient`) and add it
+ * to the record below under the key `"NNNN_name"`; ids only grow, and a released migration never changes.
+ * Every storage layer runs `run` while it is built: it is idempotent, and concurrent runs (several layers, or
+ * several processes) serialise on a lock of the migrations table.
+ */
+import type { Effect } from "effect"
+import { Migrator, type SqlClient, type SqlError } from "effect/sql"
+import BudgetLedger0001 from "./migrations/0001_budget_ledger.ts"
+
+/** The table in which applied migrations are recorded. */
+export const table = "ytempire_migrations"
+
+/** All migrations, keyed `<id>_<name>`. */
+export const loader: Migrator.Loader = Migrator.fromRecord({
+  "0001_budget_ledger": BudgetLedger0001
+})
+
+/** Applies the pending migrations; the ids and names of those it applied. */
+export const run: Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError.SqlError,
+  SqlClient.SqlClient
+> = Migrator.make({})({ loader, table })
