@@ -1,8 +1,7 @@
 /**
- * @ytempire/runtime — Channel actors, the durable video pipeline, the budget ledger and providers (issue #3).
- *
- * The package exists so that the workspace, its project references and the direction of dependencies
- * (domain ← gpu ← runtime ← ops ← server) are in place; its modules arrive with the issue above.
+ * @ytempire/runtime — channel actors, the durable video pipeline, the budget ledger, the providers of the
+ * stages and the media tools they use (issue #3, in progress: the ledger, provider chain, artifact store, media
+ * tools and script writer are here; the pipeline workflow, channel entity and storage layers are next).
  *
  * @since 0.1.0
  */
@@ -13,5 +12,6 @@ export * as MediaError from "./media/MediaError.ts"
 export * as Speech from "./media/Speech.ts"
 export * as TitleCard from "./media/TitleCard.ts"
 export * as ProviderChain from "./ProviderChain.ts"
+export * as Providers from "./Providers.ts"
 export * as LocalScriptWriter from "./providers/LocalScriptWriter.ts"
 export * as Script from "./Script.ts"

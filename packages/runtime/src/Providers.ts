@@ -1,0 +1,100 @@
+/**
+ * The ports of the five stages: each stage is a service holding its chain of providers, most expensive first
+ * (ScriptWriter, Narrator, ThumbnailArtist, Renderer, Publisher). Every provider has the same shape: it gets the
+ * video's context and the files of the stages before it, does its work in a scratch directory, and hands back
+ * one file (the script's JSON, the narration's WAV, the thumbnail's PNG, the video's MP4, the publication's
+ * metadata JSON) with what it used, from which the actual cost is computed. The pipeline stores that file in
+ * the artifact store, so the next stage (and a resumed pipeline) finds it by content.
+ *
+ * Cloud providers (OpenAI, ElevenLabs, the YouTube Data API) plug in as more entries of the same chains.
+ *
+ * @since 0.1.0
+ */
+import type { Channel, GpuJobSpec, Ids, Stage } from "@ytempire/domain"
+import { Context } from "effect"
+import type * as ProviderChain from "./ProviderChain.ts"
+
+/**
+ * A file a provider made in its scratch directory, with its media type and any facts worth keeping
+ * (a narration's duration, a publication's id).
+ *
+ * @category models
+ */
+export interface ProducedFile {
+  readonly path: string
+  readonly mediaType: string
+  readonly details?: Readonly<Record<string, string | number | boolean>> | undefined
+}
+
+/**
+ * What a stage's provider works from.
+ *
+ * @category models
+ */
+export interface StageInput {
+  readonly channel: Channel.Channel
+  readonly videoId: Ids.VideoId
+  readonly topic: string
+  /** A directory of its own, removed after the stage; the produced file must be inside it. */
+  readonly scratch: string
+  /** The absolute paths of the files of the stages already done. */
+  readonly inputs: Readonly<Partial<Record<Stage.Stage, string>>>
+}
+
+/**
+ * A provider of a stage. `gpu`, when present, is the GPU work it needs: the runtime acquires a VRAM lease
+ * for it around `run` when a GPU scheduler is configured.
+ *
+ * @category models
+ */
+export interface StageProvider extends ProviderChain.StageProvider<StageInput, ProducedFile> {
+  readonly stage: Stage.Stage
+  readonly gpu?: GpuJobSpec.GpuJobSpec | undefined
+}
+
+/**
+ * A stage's chain of providers.
+ *
+ * @category models
+ */
+export interface Chain {
+  readonly providers: ReadonlyArray<StageProvider>
+}
+
+/**
+ * The script stage: title, description, tags, narration and scenes, as the runtime's Script JSON.
+ *
+ * @category services
+ */
+export class ScriptWriter extends Context.Service<ScriptWriter, Chain>()("@ytempire/runtime/Providers/ScriptWriter") {}
+
+/**
+ * The voice stage: the narration as a WAV file.
+ *
+ * @category services
+ */
+export class Narrator extends Context.Service<Narrator, Chain>()("@ytempire/runtime/Providers/Narrator") {}
+
+/**
+ * The thumbnail stage: a 1280×720 PNG.
+ *
+ * @category services
+ */
+export class ThumbnailArtist
+  extends Context.Service<ThumbnailArtist, Chain>()("@ytempire/runtime/Providers/ThumbnailArtist")
+{}
+
+/**
+ * The render stage: an H.264 + AAC MP4 of scene cards over the narration.
+ *
+ * @category services
+ */
+export class Renderer extends Context.Service<Renderer, Chain>()("@ytempire/runtime/Providers/Renderer") {}
+
+/**
+ * The upload stage: publishes the video and thumbnail with YouTube-style metadata, counting quota against the
+ * channel's account; its file is the publication record (JSON).
+ *
+ * @category services
+ */
+export class Publisher extends Context.Service<Publisher, Chain>()("@ytempire/runtime/Providers/Publisher") {}
