@@ -7,6 +7,7 @@
  */
 export * as ArtifactStore from "./ArtifactStore.ts"
 export * as BudgetLedger from "./BudgetLedger.ts"
+export * as ChannelRepository from "./ChannelRepository.ts"
 export * as Ffmpeg from "./media/Ffmpeg.ts"
 export * as MediaError from "./media/MediaError.ts"
 export * as Speech from "./media/Speech.ts"
@@ -15,3 +16,5 @@ export * as ProviderChain from "./ProviderChain.ts"
 export * as Providers from "./Providers.ts"
 export * as LocalScriptWriter from "./providers/LocalScriptWriter.ts"
 export * as Script from "./Script.ts"
+export * as VideoPipeline from "./VideoPipeline.ts"
+export * as VideoRepository from "./VideoRepository.ts"
