@@ -6,6 +6,7 @@
 export * as Auth from "./Auth.ts"
 export * as Budget from "./Budget.ts"
 export * as Channel from "./Channel.ts"
+export * as ChannelEntity from "./ChannelEntity.ts"
 export * as Errors from "./Errors.ts"
 export * as Gpu from "./Gpu.ts"
 export * as GpuJobSpec from "./GpuJobSpec.ts"

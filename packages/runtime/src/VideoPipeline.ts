@@ -49,6 +49,18 @@ export const PipelineSettings = Context.Reference<{
   })
 })
 
+/**
+ * Told when a video reaches a final status (completed or failed), so that its channel can start the next one.
+ * The runtime points it at the channel entity; by default nobody listens. It may be told twice after a crash.
+ *
+ * @category services
+ */
+export const VideoFinishedListener = Context.Reference<{
+  readonly onFinished: (video: Video.Video) => Effect.Effect<void>
+}>("@ytempire/runtime/VideoPipeline/VideoFinishedListener", {
+  defaultValue: () => ({ onFinished: () => Effect.void })
+})
+
 /** What `<stage>:reserve` stores. */
 const Reserved = Schema.Struct({
   reservationId: Schema.String,
@@ -110,6 +122,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
     const videos = yield* VideoRepository.VideoRepository
     const ledger = yield* BudgetLedger.BudgetLedger
     const artifacts = yield* ArtifactStore.ArtifactStore
+    const listener = yield* VideoFinishedListener
     const spender = { tenantId: payload.tenantId, channelId: payload.channelId, videoId: payload.videoId }
 
     // The channel's settings as they were when the video started, kept for every replay.
@@ -157,6 +170,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
               return new Video.Video({ ...failed, status: "failed", error, updatedAt: now, completedAt: now })
             })
           ),
+          Effect.flatMap(listener.onFinished),
           Effect.orDie
         )
       })
@@ -280,6 +294,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
             (video) => new Video.Video({ ...video, status: "completed", updatedAt: now, completedAt: now })
           )
         ),
+        Effect.flatMap(listener.onFinished),
         Effect.orDie
       )
     })

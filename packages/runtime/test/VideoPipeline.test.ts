@@ -1,69 +1,13 @@
 import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Budget, Channel, Ids, Money, Pipeline, Pricing, Provider, type Stage } from "@ytempire/domain"
-import {
-  ArtifactStore,
-  BudgetLedger,
-  ChannelRepository,
-  Providers,
-  VideoPipeline,
-  VideoRepository
-} from "@ytempire/runtime"
+import { Budget, Channel, Ids, Money, Pipeline, Pricing } from "@ytempire/domain"
+import { ArtifactStore, BudgetLedger, ChannelRepository, VideoPipeline, VideoRepository } from "@ytempire/runtime"
 import { DateTime, Effect, Fiber, Layer, Option, Ref, Schema, Stream } from "effect"
 import { ClusterWorkflowEngine, TestRunner } from "effect/cluster"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-
-type Behaviour = "ok" | "fatal"
-
-/** Fast stand-ins for the stage providers: each writes a small file and reports usage at its tier's price. */
-const makeProviders = Effect.gen(function*() {
-  const calls = yield* Ref.make<ReadonlyArray<string>>([])
-  const behaviours = yield* Ref.make<Partial<Record<string, Behaviour>>>({})
-  const provider = (
-    stage: Stage.Stage,
-    name: string,
-    tier: Provider.ProviderTier,
-    usage: Pricing.Usage
-  ): Providers.StageProvider => ({
-    stage,
-    name,
-    tier,
-    run: (input) =>
-      Effect.gen(function*() {
-        yield* Ref.update(calls, (list) => [...list, name])
-        const behaviour = (yield* Ref.get(behaviours))[name] ?? "ok"
-        if (behaviour === "fatal") {
-          return yield* new Provider.ProviderUnavailable({ provider: name, stage, reason: "broken", retryable: false })
-        }
-        const path = join(input.scratch, `${stage}.txt`)
-        writeFileSync(path, `${stage} of ${input.videoId} after ${Object.keys(input.inputs).join(",")}`)
-        return { value: { path, mediaType: "text/plain" }, usage }
-      })
-  })
-  const layer = Layer.mergeAll(
-    Layer.succeed(Providers.ScriptWriter)({
-      providers: [
-        provider("script", "gpt-4", "premium", [Pricing.use("openai.gpt-4", 2_000)]),
-        provider("script", "gpt-3.5", "economy", [Pricing.use("openai.gpt-3.5-turbo", 2_000)])
-      ]
-    }),
-    Layer.succeed(Providers.Narrator)({
-      providers: [provider("voice", "google-tts", "standard", [Pricing.use("google.tts", 1_500)])]
-    }),
-    Layer.succeed(Providers.ThumbnailArtist)({
-      providers: [provider("thumbnail", "card", "local", [Pricing.use("compute.cpu-hour", 1_000)])]
-    }),
-    Layer.succeed(Providers.Renderer)({
-      providers: [provider("render", "ffmpeg", "local", [Pricing.use("compute.cpu-hour", 60_000)])]
-    }),
-    Layer.succeed(Providers.Publisher)({
-      providers: [provider("upload", "publisher", "local", [Pricing.use("network.bandwidth-gb", 1_000_000)])]
-    })
-  )
-  return { calls, behaviours, layer }
-})
+import * as FakeProviders from "./utils/FakeProviders.ts"
 
 const tenantId = Schema.decodeSync(Ids.TenantId)("acme")
 
@@ -100,10 +44,10 @@ const produce = (channel: Channel.Channel, id: Ids.VideoId, topic = "Five phones
   })
 
 const withPipeline = <A, E, R>(
-  body: (providers: Effect.Success<typeof makeProviders>) => Effect.Effect<A, E, R>
+  body: (providers: FakeProviders.FakeProviders) => Effect.Effect<A, E, R>
 ) =>
   Effect.gen(function*() {
-    const providers = yield* makeProviders
+    const providers = yield* FakeProviders.make
     const dataDir = mkdtempSync(join(tmpdir(), "ytempire-pipeline-"))
     const layer = VideoPipeline.layer.pipe(
       Layer.provideMerge(ClusterWorkflowEngine.layer),
