@@ -3,10 +3,29 @@
  * them as stages finish; readers list, get and watch them (a stream of the video as it changes, ending when
  * it is final).
  *
+ * Two layers with the same behaviour: `layerMemory` (nothing survives the layer) and `layerSql` (Postgres,
+ * shared by every process on the database, watchable from any of them).
+ *
+ * **Errors**: storage failures (an unreachable database, a failed statement, a stored record that no longer
+ * decodes) are defects, not typed errors: the interface names only what a caller can act on (`VideoNotFound`).
+ * See `ChannelRepository` for why this differs from the budget ledger's `LedgerUnavailable`. Each operation is
+ * one statement or one transaction, so a failure leaves nothing half-written.
+ *
+ * **Gotchas**
+ * - `watch` on `layerSql` reports the video as it is after changes, not each change: changes that land while a
+ *   watcher is still re-reading the previous one are seen together, as their result. The final state is always
+ *   reported, and a state is never reported twice or out of order. (`layerMemory` reports every change.)
+ * - `update` runs `change` inside a transaction that holds the video's row lock: keep it a pure, quick function.
+ *
  * @since 0.1.0
  */
+import { PgClient } from "@effect/sql-pg"
 import { Ids, Video } from "@ytempire/domain"
-import { Context, Effect, Layer, Option, PubSub, Ref, Stream } from "effect"
+import { Context, DateTime, Effect, Layer, Option, PubSub, Queue, Ref, Schedule, Schema, Stream } from "effect"
+import type { Scope } from "effect"
+import { SqlClient } from "effect/sql"
+import type { SqlError } from "effect/sql"
+import * as Migrations from "./internal/migrations.ts"
 
 /**
  * Which videos to list.
@@ -18,6 +37,277 @@ export interface VideoFilter {
   readonly channelId?: Ids.ChannelId | undefined
   readonly status?: Video.VideoStatus | undefined
 }
+
+/**
+ * The Postgres notification channel on which `layerSql` announces every change of a video, in the transaction
+ * that makes it; the payload is the video's id.
+ *
+ * @category constants
+ */
+export const changesChannel = "ytempire_video_changes"
+
+/** Newest request first, by `requestedAt`. (The sort is stable: callers order ties beforehand.) */
+const newestFirst = (a: Video.Video, b: Video.Video): number => DateTime.Order(b.requestedAt, a.requestedAt)
+
+const matches = (filter: VideoFilter) => (video: Video.Video): boolean =>
+  (filter.tenantId === undefined || video.tenantId === filter.tenantId) &&
+  (filter.channelId === undefined || video.channelId === filter.channelId) &&
+  (filter.status === undefined || video.status === filter.status)
+
+const isFinalVideo = (video: Video.Video): boolean => Video.isFinal(video.status)
+
+// ---------------------------------------------------------------------------------------------------------------
+// memory
+
+const makeMemory: Effect.Effect<VideoRepository["Service"]> = Effect.gen(function*() {
+  const videos = yield* Ref.make(new Map<string, Video.Video>())
+  const changes = yield* PubSub.unbounded<Video.Video>()
+
+  const get = (videoId: Ids.VideoId) =>
+    Ref.get(videos).pipe(
+      Effect.flatMap((map) => {
+        const video = map.get(videoId)
+        return video === undefined ? Effect.fail(new Video.VideoNotFound({ videoId })) : Effect.succeed(video)
+      })
+    )
+
+  const insert = (video: Video.Video) =>
+    Ref.modify(videos, (map): [Option.Option<Video.Video>, Map<string, Video.Video>] => {
+      const existing = map.get(video.id)
+      return existing === undefined
+        ? [Option.none(), new Map(map).set(video.id, video)]
+        : [Option.some(existing), map]
+    }).pipe(
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.as(PubSub.publish(changes, video), video),
+        onSome: Effect.succeed
+      }))
+    )
+
+  const update = (videoId: Ids.VideoId, change: (video: Video.Video) => Video.Video) =>
+    Ref.modify(videos, (map): [Option.Option<Video.Video>, Map<string, Video.Video>] => {
+      const existing = map.get(videoId)
+      if (existing === undefined) return [Option.none(), map]
+      const next = change(existing)
+      return [Option.some(next), new Map(map).set(videoId, next)]
+    }).pipe(
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.fail(new Video.VideoNotFound({ videoId })),
+        onSome: (video) => Effect.as(PubSub.publish(changes, video), video)
+      }))
+    )
+
+  const list = (filter: VideoFilter) =>
+    Ref.get(videos).pipe(
+      // A map iterates in insertion order: reversed, requests made at the same instant come latest first.
+      Effect.map((map) => [...map.values()].filter(matches(filter)).toReversed().toSorted(newestFirst))
+    )
+
+  const watch = (videoId: Ids.VideoId): Stream.Stream<Video.Video, Video.VideoNotFound> =>
+    Stream.unwrap(Effect.gen(function*() {
+      // Subscribe before reading, so that no change between the read and the subscription is missed.
+      const subscription = yield* PubSub.subscribe(changes)
+      const current = yield* get(videoId)
+      const later = Stream.fromSubscription(subscription).pipe(
+        Stream.filter((video) => video.id === videoId)
+      )
+      return Stream.concat(Stream.make(current), later).pipe(Stream.takeUntil(isFinalVideo))
+    }))
+
+  return { insert, get, update, list, watch }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// SQL
+
+/** A video as stored, with the count of writes of its row. */
+interface Stored {
+  readonly video: Video.Video
+  readonly version: number
+}
+
+interface VideoRow {
+  readonly record: unknown
+  readonly version: bigint | number | string
+}
+
+/** What watchers are told: a video id that changed, or `resync` when changes may have gone unannounced. */
+const resync: unique symbol = Symbol.for("@ytempire/runtime/VideoRepository/resync")
+type Signal = string | typeof resync
+
+/** How often watchers re-read their video when no `PgClient` is there to listen with. */
+const pollInterval = "250 millis"
+/** How soon a lost `LISTEN` connection is opened again; watchers re-read at each attempt meanwhile. */
+const relistenInterval = "1 second"
+
+const encodeVideo = Schema.encodeEffect(Video.Video)
+const decodeVideo = Schema.decodeUnknownEffect(Video.Video)
+
+/** A video's record as JSON text, for a `jsonb` parameter. */
+const recordOf = (video: Video.Video): Effect.Effect<string> =>
+  Effect.orDie(Effect.map(encodeVideo(video), (encoded) => JSON.stringify(encoded)))
+
+/** The columns copied from a video's record, which queries filter and sort on. */
+const columns = (video: Video.Video) => ({
+  tenantId: video.tenantId,
+  channelId: video.channelId,
+  status: video.status,
+  requestedAt: DateTime.toDateUtc(video.requestedAt),
+  updatedAt: DateTime.toDateUtc(video.updatedAt)
+})
+
+const toStored = (row: VideoRow): Effect.Effect<Stored> =>
+  Effect.map(Effect.orDie(decodeVideo(row.record)), (video) => ({ video, version: Number(row.version) }))
+
+/**
+ * Forwards the notifications of `changesChannel` to `signals`, for as long as the layer lives. Each time the
+ * `LISTEN` is (re-)established, and each time it fails, watchers are told to re-read (`resync`): a change
+ * committed while nobody listened was announced to nobody.
+ */
+const forwardNotifications = (pg: PgClient.PgClient, signals: PubSub.PubSub<Signal>): Effect.Effect<never> =>
+  Effect.scoped(Effect.gen(function*() {
+    const notifications = yield* pg.listen(changesChannel)
+    yield* PubSub.publish(signals, resync)
+    return yield* Effect.forever(
+      Effect.flatMap(
+        Queue.takeAll(notifications),
+        (batch) => PubSub.publishAll(signals, new Set(batch.map((notification) => notification.payload)))
+      )
+    )
+  })).pipe(
+    Effect.tapError((error: SqlError.SqlError) =>
+      Effect.andThen(
+        Effect.logWarning("VideoRepository: listening for video changes failed; listening again", error),
+        PubSub.publish(signals, resync)
+      )
+    ),
+    Effect.retry(Schedule.spaced(relistenInterval)),
+    Effect.orDie
+  )
+
+const makeSql: Effect.Effect<VideoRepository["Service"], never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(
+  function*() {
+    yield* Effect.orDie(Migrations.run)
+    // Column names are ours: keep them whatever name transforms the application's client is configured with.
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const pg = yield* Effect.serviceOption(PgClient.PgClient)
+    const signals = yield* PubSub.unbounded<Signal>()
+    yield* Effect.addFinalizer(() => PubSub.shutdown(signals))
+    if (Option.isSome(pg)) {
+      yield* Effect.forkScoped(forwardNotifications(pg.value, signals))
+    } else {
+      yield* Effect.forkScoped(
+        Effect.repeat(PubSub.publish(signals, resync), Schedule.spaced(pollInterval))
+      )
+    }
+    // Without LISTEN, this process's own changes are announced to its watchers directly.
+    const announce = (videoId: Ids.VideoId) => Option.isSome(pg) ? Effect.void : PubSub.publish(signals, videoId)
+
+    const read = (videoId: string): Effect.Effect<Option.Option<Stored>> =>
+      sql<VideoRow>`SELECT record, version FROM videos WHERE id = ${videoId}`.pipe(
+        Effect.orDie,
+        Effect.flatMap((rows) => rows[0] === undefined ? Effect.succeedNone : Effect.asSome(toStored(rows[0])))
+      )
+
+    const insert = Effect.fn("VideoRepository.insert")(function*(video: Video.Video) {
+      const record = yield* recordOf(video)
+      const c = columns(video)
+      const inserted = yield* sql`
+        INSERT INTO videos (id, tenant_id, channel_id, status, record, requested_at, updated_at)
+        VALUES (${video.id}, ${c.tenantId}, ${c.channelId}, ${c.status}, ${record}::jsonb, ${c.requestedAt}, ${c.updatedAt})
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+      `.pipe(Effect.orDie)
+      if (inserted.length > 0) return video
+      // Its id was taken: by a committed row, since a conflicting insert in flight makes this one wait for it.
+      const existing = yield* read(video.id)
+      if (Option.isNone(existing)) return yield* Effect.die(new Error(`VideoRepository: video ${video.id} vanished`))
+      return existing.value.video
+    })
+
+    const get = Effect.fn("VideoRepository.get")(function*(videoId: Ids.VideoId) {
+      const found = yield* read(videoId)
+      if (Option.isNone(found)) return yield* new Video.VideoNotFound({ videoId })
+      return found.value.video
+    })
+
+    const update = Effect.fn("VideoRepository.update")(function*(
+      videoId: Ids.VideoId,
+      change: (video: Video.Video) => Video.Video
+    ) {
+      const updated = yield* sql.withTransaction(Effect.gen(function*() {
+        // The row lock makes concurrent updates of one video take turns: each applies its change to the last.
+        const rows = yield* sql<VideoRow>`SELECT record, version FROM videos WHERE id = ${videoId} FOR UPDATE`
+        if (rows[0] === undefined) return yield* new Video.VideoNotFound({ videoId })
+        const { video } = yield* toStored(rows[0])
+        const next = change(video)
+        const record = yield* recordOf(next)
+        const c = columns(next)
+        yield* sql`
+          UPDATE videos SET
+            tenant_id = ${c.tenantId},
+            channel_id = ${c.channelId},
+            status = ${c.status},
+            record = ${record}::jsonb,
+            version = version + 1,
+            requested_at = ${c.requestedAt},
+            updated_at = ${c.updatedAt}
+          WHERE id = ${videoId}
+        `
+        // Delivered to every listener when, and only if, the transaction commits.
+        yield* sql`SELECT pg_notify(${changesChannel}, ${videoId})`
+        return next
+      })).pipe(Effect.catchTag("SqlError", Effect.die))
+      yield* announce(videoId)
+      return updated
+    })
+
+    const list = Effect.fn("VideoRepository.list")(function*(filter: VideoFilter) {
+      const rows = yield* sql<VideoRow>`
+        SELECT record, version FROM videos
+        WHERE ${
+        sql.and([
+          ...(filter.tenantId === undefined ? [] : [sql`tenant_id = ${filter.tenantId}`]),
+          ...(filter.channelId === undefined ? [] : [sql`channel_id = ${filter.channelId}`]),
+          ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`])
+        ])
+      }
+        ORDER BY requested_at DESC, seq DESC
+      `.pipe(Effect.orDie)
+      return yield* Effect.forEach(rows, (row) => Effect.map(toStored(row), (stored) => stored.video))
+    })
+
+    const watch = (videoId: Ids.VideoId): Stream.Stream<Video.Video, Video.VideoNotFound> =>
+      Stream.unwrap(Effect.gen(function*() {
+        // Subscribe before reading: a change committed after the read is announced to this subscription.
+        const subscription = yield* PubSub.subscribe(signals)
+        const first = yield* read(videoId)
+        if (Option.isNone(first)) return yield* new Video.VideoNotFound({ videoId })
+        let seen = first.value.version
+        // The next state of the video: waits for a signal that concerns it (all the signals queued meanwhile
+        // count as one), re-reads the row, and skips a version already reported.
+        const nextState = Effect.gen(function*() {
+          for (;;) {
+            const batch = yield* PubSub.takeAll(subscription)
+            if (!batch.some((signal) => signal === resync || signal === videoId)) continue
+            const found = yield* read(videoId)
+            if (Option.isSome(found) && found.value.version > seen) {
+              seen = found.value.version
+              return found.value.video
+            }
+          }
+        })
+        return Stream.concat(Stream.make(first.value.video), Stream.fromEffectRepeat(nextState)).pipe(
+          Stream.takeUntil(isFinalVideo)
+        )
+      }))
+
+    return { insert, get, update, list, watch }
+  }
+)
+
+// ---------------------------------------------------------------------------------------------------------------
+// service
 
 /**
  * The video records.
@@ -34,78 +324,37 @@ export class VideoRepository extends Context.Service<VideoRepository, {
     videoId: Ids.VideoId,
     change: (video: Video.Video) => Video.Video
   ) => Effect.Effect<Video.Video, Video.VideoNotFound>
-  /** The videos matching the filter, newest request first. */
+  /**
+   * The videos matching the filter, newest request first: by `requestedAt`, and requests of the same instant
+   * in the reverse order of their insertion (so the reversed list is the order the requests came in).
+   */
   readonly list: (filter: VideoFilter) => Effect.Effect<ReadonlyArray<Video.Video>>
   /** The video now and after every change, ending after a final status. */
   readonly watch: (videoId: Ids.VideoId) => Stream.Stream<Video.Video, Video.VideoNotFound>
 }>()("@ytempire/runtime/VideoRepository") {
   /**
    * Records in memory, for tests and the in-memory mode.
+   *
+   * @category layers
    */
-  static readonly layerMemory: Layer.Layer<VideoRepository> = Layer.effect(VideoRepository)(
-    Effect.gen(function*() {
-      const videos = yield* Ref.make(new Map<string, Video.Video>())
-      const changes = yield* PubSub.unbounded<Video.Video>()
+  static readonly layerMemory: Layer.Layer<VideoRepository> = Layer.effect(VideoRepository, makeMemory)
 
-      const get = (videoId: Ids.VideoId) =>
-        Ref.get(videos).pipe(
-          Effect.flatMap((map) => {
-            const video = map.get(videoId)
-            return video === undefined ? Effect.fail(new Video.VideoNotFound({ videoId })) : Effect.succeed(video)
-          })
-        )
-
-      const insert = (video: Video.Video) =>
-        Ref.modify(videos, (map): [Option.Option<Video.Video>, Map<string, Video.Video>] => {
-          const existing = map.get(video.id)
-          return existing === undefined
-            ? [Option.none(), new Map(map).set(video.id, video)]
-            : [Option.some(existing), map]
-        }).pipe(
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.as(PubSub.publish(changes, video), video),
-            onSome: Effect.succeed
-          }))
-        )
-
-      const update = (videoId: Ids.VideoId, change: (video: Video.Video) => Video.Video) =>
-        Ref.modify(videos, (map): [Option.Option<Video.Video>, Map<string, Video.Video>] => {
-          const existing = map.get(videoId)
-          if (existing === undefined) return [Option.none(), map]
-          const next = change(existing)
-          return [Option.some(next), new Map(map).set(videoId, next)]
-        }).pipe(
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.fail(new Video.VideoNotFound({ videoId })),
-            onSome: (video) => Effect.as(PubSub.publish(changes, video), video)
-          }))
-        )
-
-      const list = (filter: VideoFilter) =>
-        Ref.get(videos).pipe(Effect.map((map) =>
-          [...map.values()]
-            .filter((video) =>
-              (filter.tenantId === undefined || video.tenantId === filter.tenantId) &&
-              (filter.channelId === undefined || video.channelId === filter.channelId) &&
-              (filter.status === undefined || video.status === filter.status)
-            )
-            .toReversed()
-        ))
-
-      const watch = (videoId: Ids.VideoId): Stream.Stream<Video.Video, Video.VideoNotFound> =>
-        Stream.unwrap(Effect.gen(function*() {
-          // Subscribe before reading, so that no change between the read and the subscription is missed.
-          const subscription = yield* PubSub.subscribe(changes)
-          const current = yield* get(videoId)
-          const later = Stream.fromSubscription(subscription).pipe(
-            Stream.filter((video) => video.id === videoId)
-          )
-          return Stream.concat(Stream.make(current), later).pipe(
-            Stream.takeUntil((video) => Video.isFinal(video.status))
-          )
-        }))
-
-      return VideoRepository.of({ insert, get, update, list, watch })
-    })
+  /**
+   * Records in Postgres (table `videos`), shared by every process on the database. Building the layer applies
+   * the runtime's pending migrations (recorded in `ytempire_migrations`; safe when several layers or processes
+   * build at once). Storage failures are defects (see the module's notes).
+   *
+   * **Watching across processes**: every `update` sends `NOTIFY ytempire_video_changes, '<video id>'` in its
+   * transaction. When the context also holds a `PgClient` (as `PgClient.layer` provides, beside the `SqlClient`:
+   * it must be on the same database), the layer keeps one of its connections `LISTEN`ing to that channel, to wake
+   * this process's watchers, which then re-read their video's row; so a watcher sees changes made by any process. Without a `PgClient` (another Postgres driver), watchers
+   * re-read every 250 ms instead. A lost `LISTEN` connection is opened again every second, and watchers re-read
+   * at each attempt, so no change goes unseen meanwhile.
+   *
+   * @category layers
+   */
+  static readonly layerSql: Layer.Layer<VideoRepository, never, SqlClient.SqlClient> = Layer.effect(
+    VideoRepository,
+    makeSql
   )
 }
