@@ -141,13 +141,22 @@ const storageLayer = (config: Config): Layer.Layer<StorageServices, StartupError
  * @category layers
  */
 export const layer = (config: Config) =>
+  layerWithProviders(config, Offline.layer({ ...config.providers, dataDir: config.dataDir }))
+
+/**
+ * The runtime with the stage chains given by the caller: cloud providers, or stand-ins for tests and
+ * benchmarks.
+ *
+ * @category layers
+ */
+export const layerWithProviders = <E>(config: Config, providers: Layer.Layer<Offline.Services, E>) =>
   Ytempire.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(
       VideoPipeline.layer.pipe(Layer.provide(ChannelEntity.layerFinishedListener)),
       ChannelEntity.layer({ maxInFlight: config.maxInFlightPerChannel })
     )),
     Layer.provideMerge(ClusterWorkflowEngine.layer),
-    Layer.provideMerge(Offline.layer({ ...config.providers, dataDir: config.dataDir })),
+    Layer.provideMerge(providers),
     Layer.provideMerge(ArtifactStore.ArtifactStore.layer(config.dataDir)),
     Layer.provideMerge(storageLayer(config)),
     Layer.provide(NodeServices.layer)
