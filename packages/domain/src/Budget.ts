@@ -33,11 +33,34 @@ export const ScopeKind = Schema.Literals(["video", "channel-day", "tenant-day", 
 /** @category models */
 export type ScopeKind = typeof ScopeKind.Type
 
-const Day = Schema.String.check(
-  Schema.isPattern(/^\d{4}-\d{2}-\d{2}$/, { message: "expected a calendar day such as 2026-11-22" })
+/**
+ * A calendar day, `YYYY-MM-DD`, that exists.
+ *
+ * @category models
+ */
+export const Day = Schema.String.check(
+  Schema.makeFilter((text: string) => {
+    const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text)
+    if (match === null) return "expected a calendar day such as 2026-11-22"
+    const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])]
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+    const lastDay = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0
+    return day >= 1 && day <= lastDay ? undefined : `${text} is not a day of the calendar`
+  })
 )
-const Month = Schema.String.check(
-  Schema.isPattern(/^\d{4}-\d{2}$/, { message: "expected a calendar month such as 2026-11" })
+
+/**
+ * A calendar month, `YYYY-MM`, that exists.
+ *
+ * @category models
+ */
+export const Month = Schema.String.check(
+  Schema.makeFilter((text: string) => {
+    const match = /^(\d{4})-(\d{2})$/.exec(text)
+    if (match === null) return "expected a calendar month such as 2026-11"
+    const month = Number(match[2])
+    return month >= 1 && month <= 12 ? undefined : `${text} is not a month of the calendar`
+  })
 )
 
 /** @category models */
@@ -107,8 +130,10 @@ export const rolloverAfter = (
   if (kind === "video") return Option.none()
   const zoned = DateTime.setZone(now, zone)
   const unit = kind === "global-month" ? "month" : "day"
+  // Start of the period, a step into the next one, then the start of that: where a clock change skips
+  // midnight (America/Santiago, Asia/Beirut), the next period starts at 01:00, not at "midnight + 1 day".
   const next = DateTime.add(DateTime.startOf(zoned, unit), unit === "month" ? { months: 1 } : { days: 1 })
-  return Option.some(DateTime.toUtc(next))
+  return Option.some(DateTime.toUtc(DateTime.startOf(next, unit)))
 }
 
 /**
@@ -193,6 +218,29 @@ export class BudgetPolicy extends Schema.Class<BudgetPolicy>("@ytempire/domain/B
   perVideo: withDefault(defaults.costPerVideoCritical),
   daily: Schema.optionalKey(Money.NonNegative)
 }) {}
+
+/**
+ * A change to a channel's budget policy: only the fields present change; `daily: null` removes the daily limit.
+ *
+ * @category models
+ */
+export class BudgetPolicyUpdate extends Schema.Class<BudgetPolicyUpdate>("@ytempire/domain/Budget/BudgetPolicyUpdate")({
+  perVideo: Schema.optionalKey(Money.NonNegative),
+  daily: Schema.optionalKey(Schema.NullOr(Money.NonNegative))
+}) {}
+
+/**
+ * The policy with the update's fields in place.
+ *
+ * @category utils
+ */
+export const updatePolicy = (policy: BudgetPolicy, update: BudgetPolicyUpdate): BudgetPolicy => {
+  const daily = update.daily === undefined ? policy.daily : update.daily ?? undefined
+  return new BudgetPolicy({
+    perVideo: update.perVideo ?? policy.perVideo,
+    ...(daily === undefined ? {} : { daily })
+  })
+}
 
 /**
  * The operation-wide limits: per tenant per day (optional), all tenants per day and per month.
@@ -331,6 +379,8 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
   scope: BudgetScope,
   limit: Money.Money,
   committed: Money.Money,
+  /** Held by reservations of work in progress (absent: none). */
+  reserved: Schema.optionalKey(Money.Money),
   needed: Money.Money
 }) {
   /** Budget refusals are final for the request. */
@@ -338,7 +388,10 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
     return false
   }
   override get message(): string {
-    return `budget ${scopeKey(this.scope)} would be exceeded: ${Money.format(this.committed)} spent of ${
+    const reserved = this.reserved === undefined || Money.isZero(this.reserved)
+      ? ""
+      : ` and ${Money.format(this.reserved)} reserved`
+    return `budget ${scopeKey(this.scope)} would be exceeded: ${Money.format(this.committed)} spent${reserved} of ${
       Money.format(this.limit)
     }, ${Money.format(this.needed)} more needed`
   }

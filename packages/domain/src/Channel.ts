@@ -43,6 +43,8 @@ export const TimeZoneName = Schema.String.check(
   )
 )
 
+const neverRunsProbe = DateTime.makeUnsafe("2026-01-01T00:00:00Z")
+
 /**
  * A cron expression with five fields (minute hour day-of-month month day-of-week) or six (with seconds first).
  *
@@ -51,10 +53,17 @@ export const TimeZoneName = Schema.String.check(
 export const CronExpression = Schema.String.check(
   Schema.makeFilter((expression: string) => {
     const parsed = Cron.parse(expression)
-    return Result.isSuccess(parsed)
-      ? undefined
-      : `invalid cron expression ${JSON.stringify(expression)}: ${parsed.failure.message}; expected five fields ` +
-        `such as "0 9 * * *" (09:00 every day)`
+    if (Result.isFailure(parsed)) {
+      return `invalid cron expression ${JSON.stringify(expression)}: ${parsed.failure.message}; expected five ` +
+        `fields such as "0 9 * * *" (09:00 every day)`
+    }
+    // A valid expression may still never match (the 31st of February): a schedule must have a next run.
+    try {
+      Cron.next(parsed.success, neverRunsProbe)
+      return undefined
+    } catch {
+      return `cron expression ${JSON.stringify(expression)} never runs`
+    }
   })
 )
 
@@ -146,7 +155,7 @@ export class ChannelUpdate extends Schema.Class<ChannelUpdate>("@ytempire/domain
   style: Schema.optionalKey(channelSettingsFields.style),
   schedule: Schema.optionalKey(Schema.NullOr(ChannelSchedule)),
   priority: Schema.optionalKey(Priority.PriorityClass),
-  budget: Schema.optionalKey(Budget.BudgetPolicy),
+  budget: Schema.optionalKey(Budget.BudgetPolicyUpdate),
   quality: Schema.optionalKey(QualityPreference),
   youtubeAccount: Schema.optionalKey(Schema.NullOr(Ids.AccountId))
 }) {}

@@ -458,3 +458,32 @@ describe("Budget.reached", () => {
     expect(Budget.reached(Money.fromMicros(1), Money.zero, 0.5)).toBe(true)
   })
 })
+
+describe("Budget periods where a clock change skips midnight", () => {
+  it("rolls over at the first instant of the next day or month, not an hour later", () => {
+    // America/Santiago springs forward at 24:00 on 2026-09-05 → 2026-09-06 starts at 01:00 (-03), 04:00Z... and
+    // the next day starts at its own midnight. Check the defining property: the instant before the rollover is
+    // still in the old period and the rollover is in the new one.
+    for (const zoneName of ["America/Santiago", "Asia/Beirut", "America/Asuncion", "America/Sao_Paulo"]) {
+      const zone = DateTime.zoneMakeNamedUnsafe(zoneName)
+      for (let hour = 0; hour < 24 * 400; hour += 5) {
+        const now = DateTime.makeUnsafe(Date.UTC(2025, 0, 1) + hour * 3_600_000)
+        for (const kind of ["global-day", "global-month"] as const) {
+          const rollover = Option.getOrThrow(Budget.rolloverAfter(kind, now, zone))
+          const key = kind === "global-day" ? "day" : "month"
+          const before = Budget.periodOf(DateTime.subtract(rollover, { milliseconds: 1 }), zone)[key]
+          const after = Budget.periodOf(rollover, zone)[key]
+          expect(before, `${zoneName} ${kind} ${DateTime.formatIso(now)}`).toBe(Budget.periodOf(now, zone)[key])
+          expect(after).not.toBe(before)
+        }
+      }
+    }
+  })
+
+  it("accepts only days and months of the calendar", () => {
+    expect(() => Schema.decodeUnknownSync(Budget.Day)("2026-13-45")).toThrow(/not a day of the calendar/)
+    expect(() => Schema.decodeUnknownSync(Budget.Day)("2026-02-29")).toThrow(/not a day of the calendar/)
+    expect(Schema.decodeUnknownSync(Budget.Day)("2028-02-29")).toBe("2028-02-29")
+    expect(() => Schema.decodeUnknownSync(Budget.Month)("2026-00")).toThrow(/not a month of the calendar/)
+  })
+})

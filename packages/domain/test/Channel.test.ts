@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Channel, Errors, Money } from "@ytempire/domain"
+import { Budget, Channel, Errors, Money } from "@ytempire/domain"
 import { Cron, DateTime, Effect, Schema } from "effect"
 
 const registration = {
@@ -58,6 +58,7 @@ describe("Channel", () => {
         [{ style: "" }, "style", /style must not be empty/],
         [{ schedule: { cron: "61 * * * *", timeZone: "UTC" } }, "schedule.cron", /invalid cron expression/],
         [{ schedule: { cron: "every day", timeZone: "UTC" } }, "schedule.cron", /invalid cron expression/],
+        [{ schedule: { cron: "0 0 31 2 *", timeZone: "UTC" } }, "schedule.cron", /never runs/],
         [{ schedule: { cron: "0 9 * * *", timeZone: "Mars/Olympus" } }, "schedule.timeZone", /unknown time zone/],
         [{ schedule: { cron: "0 9 * * *" } }, "schedule.timeZone", /Missing key/],
         [{ priority: "urgent" }, "priority", /"critical" \| "high" \| "normal" \| "low"/],
@@ -93,5 +94,21 @@ describe("Channel", () => {
     const byBudget = new Channel.ChannelPaused({ channelId: "c1" as never, status: "budget-paused" })
     expect(byBudget.message).toMatch(/budget control/)
     expect(new Channel.ChannelNotFound({ channelId: "c9" }).message).toBe("channel c9 not found")
+  })
+})
+
+describe("ChannelUpdate of the budget", () => {
+  it("changes only the budget fields present, and null removes the daily limit", () => {
+    const policy = new Budget.BudgetPolicy({
+      perVideo: Money.unsafeFromDecimal("1"),
+      daily: Money.unsafeFromDecimal("20")
+    })
+    const update = Schema.decodeUnknownSync(Channel.ChannelUpdate)({ budget: { daily: "10" } })
+    const changed = Budget.updatePolicy(policy, update.budget!)
+    expect(Money.toDecimal(changed.perVideo)).toBe("1.00")
+    expect(Money.toDecimal(changed.daily!)).toBe("10.00")
+    const removed = Budget.updatePolicy(policy, Schema.decodeUnknownSync(Budget.BudgetPolicyUpdate)({ daily: null }))
+    expect(removed.daily).toBeUndefined()
+    expect(Money.toDecimal(removed.perVideo)).toBe("1.00")
   })
 })

@@ -18,11 +18,12 @@
  *
  * @since 0.1.0
  */
-import { Budget, Channel, ChannelEntity, Errors, Ids, Pipeline, Video } from "@ytempire/domain"
+import { Budget, Channel, ChannelEntity, Errors, Ids, Pipeline, Pricing, Video } from "@ytempire/domain"
 import { Cron, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import * as BudgetLedger from "./BudgetLedger.ts"
 import * as ChannelRepository from "./ChannelRepository.ts"
+import * as ProviderChain from "./ProviderChain.ts"
 import * as VideoPipeline from "./VideoPipeline.ts"
 import * as VideoRepository from "./VideoRepository.ts"
 
@@ -170,7 +171,7 @@ export const layer = (options: Options = {}) =>
                   language: update.language,
                   style: update.style,
                   priority: update.priority,
-                  budget: update.budget,
+                  budget: update.budget === undefined ? undefined : Budget.updatePolicy(current.budget, update.budget),
                   quality: update.quality
                 }),
                 ...(nextSchedule === undefined ? {} : { schedule: nextSchedule }),
@@ -214,7 +215,12 @@ export const layer = (options: Options = {}) =>
                   scope: status.scope,
                   limit: status.limit ?? status.committed,
                   committed: status.committed,
-                  needed: status.reserved
+                  reserved: status.reserved,
+                  needed: Pricing.videoEstimate(
+                    ProviderChain.startTier(channel.quality, true),
+                    settings.plan,
+                    settings.prices
+                  ).total
                 })
               }
             }

@@ -29,17 +29,17 @@ export const estimate = Command.make(
   {
     videosPerDay: Flag.Int("videos-per-day").pipe(
       Flag.withDescription("Videos produced per day (the operations plan's MVP is 50)"),
-      Flag.withSchema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+      Flag.withSchema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1_000_000 }))),
       Flag.withDefault(50)
     ),
     narrationCharacters: Flag.Int("narration-chars").pipe(
       Flag.withDescription("Characters of narration per video"),
-      Flag.withSchema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+      Flag.withSchema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1_000_000 }))),
       Flag.withDefault(Pricing.defaultPlan.narrationCharacters)
     ),
     scriptTokens: Flag.Int("script-tokens").pipe(
       Flag.withDescription("Language-model tokens per script"),
-      Flag.withSchema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+      Flag.withSchema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 10_000_000 }))),
       Flag.withDefault(Pricing.defaultPlan.scriptTokens)
     ),
     prices: Flag.KeyValuePair("price").pipe(
@@ -53,19 +53,27 @@ export const estimate = Command.make(
     const plan = new Pricing.VideoPlan({ ...Pricing.defaultPlan, narrationCharacters, scriptTokens })
     const daily = Budget.defaults.daily
     const monthly = Budget.defaults.monthly
-    const tiers = Provider.tiers.map((tier) => {
-      const { stages, total } = Pricing.videoEstimate(tier, plan, table)
-      const perDay = Money.multiply(total, videosPerDay)
-      return {
-        tier,
-        stages,
-        total,
-        perDay,
-        perMonth: Money.multiply(perDay, 30),
-        videosPerDailyBudget: total === 0 ? null : Math.floor(daily / total),
-        meetsTarget: total <= Budget.defaults.costPerVideoTarget
-      }
+    const tiers = yield* Effect.try({
+      try: () => planTiers(),
+      // Money refuses to leave the safe-integer range (about $9 billion) rather than lose precision.
+      catch: () =>
+        new Errors.InvalidRequest({ message: "the prices and quantities given make amounts too large to add up" })
     })
+    function planTiers() {
+      return Provider.tiers.map((tier) => {
+        const { stages, total } = Pricing.videoEstimate(tier, plan, table)
+        const perDay = Money.multiply(total, videosPerDay)
+        return {
+          tier,
+          stages,
+          total,
+          perDay,
+          perMonth: Money.multiply(perDay, 30),
+          videosPerDailyBudget: total === 0 ? null : Math.floor(daily / total),
+          meetsTarget: total <= Budget.defaults.costPerVideoTarget
+        }
+      })
+    }
     if (json) {
       const dollars = Money.toDecimal
       return yield* Console.log(JSON.stringify({
