@@ -469,10 +469,10 @@ describe("Budget periods where a clock change skips midnight", () => {
       for (let hour = 0; hour < 24 * 400; hour += 5) {
         const now = DateTime.makeUnsafe(Date.UTC(2025, 0, 1) + hour * 3_600_000)
         for (const kind of ["global-day", "global-month"] as const) {
-          const rollover = Option.getOrThrow(Budget.rolloverAfter(kind, now, zone))
+          const next = Option.getOrThrow(Budget.rolloverAfter(kind, now, zone))
           const key = kind === "global-day" ? "day" : "month"
-          const before = Budget.periodOf(DateTime.subtract(rollover, { milliseconds: 1 }), zone)[key]
-          const after = Budget.periodOf(rollover, zone)[key]
+          const before = Budget.periodOf(DateTime.subtract(next, { milliseconds: 1 }), zone)[key]
+          const after = Budget.periodOf(next, zone)[key]
           expect(before, `${zoneName} ${kind} ${DateTime.formatIso(now)}`).toBe(Budget.periodOf(now, zone)[key])
           expect(after).not.toBe(before)
         }

@@ -2,12 +2,16 @@
  * The budget ledger: money moves reserve → commit/release against budget scopes (a video, a channel's day, a
  * tenant's day, the operation's day and month), and a limited scope never holds more than its limit.
  *
- * - **reserve** takes an estimate in all of a stage's scopes in one atomic step, or in none, and answers the
- *   control level (normal / soft / hard) so that the caller can choose cheaper provider tiers. It is idempotent
- *   by reservation id (`${videoId}/${stage}`): a pipeline resumed after a crash re-runs it and gets the same
- *   reservation back.
+ * - **reserve** takes an estimate in all of its scopes in one atomic step, or in none, and answers the control
+ *   level (normal / soft / hard) so that the caller can choose cheaper provider tiers. It is idempotent by
+ *   reservation id (`${videoId}` for a whole video, `${videoId}/${stage}` for one stage): a pipeline resumed after
+ *   a crash re-runs it and gets the same reservation back.
  * - **commit** records the actual cost and frees the rest of the estimate; **release** frees all of it. Both are
  *   idempotent.
+ * - **settle** records the actual cost of one part of a reservation (a stage of a video reserved whole) and keeps
+ *   the rest reserved, so that a video funded at its start is never starved by other videos halfway through. It
+ *   is idempotent by (reservation id, part id). A reservation settled in parts is closed with **release**, which
+ *   frees what remains and keeps the parts committed; **commit** on it is a defect (see {@link BudgetLedger}).
  * - **Threshold alerts**: when committed plus reserved spend in a scope first reaches 50 / 80 / 90 / 100 % of its
  *   limit, a {@link ThresholdCrossed} event is published, once per scope row (a scope includes its period, so
  *   once per day or month), in ascending order per scope. Which thresholds were emitted is stored with the
@@ -20,9 +24,11 @@
  *
  * **Gotchas**
  * - Limits travel with each reservation (`ScopeLimit`): the ledger records the limit of the last successful
- *   reservation in a scope, and enforces that one on commits. A lowered limit takes effect at the next reserve.
+ *   reservation in a scope, and enforces that one on commits and settles. A lowered limit takes effect at the next reserve.
  * - A reservation id that already exists returns the existing reservation, even if the new request names other
- *   scopes or another amount: the first request wins.
+ *   scopes or another amount: the first request wins. Likewise a part settled again keeps its first amount.
+ * - Settling never frees money: what a part does not use of the remainder stays reserved for the parts after it,
+ *   and only `release` gives back what the parts did not use.
  * - Threshold events are delivered in-process, after the change is durable, to the subscribers present then.
  *   With the SQL layer, alerts are an outbox: an alert recorded by a process that died before publishing it is
  *   published with the next alert of any process on the same database, and each alert is published by exactly
@@ -55,7 +61,7 @@ export interface ScopeLimit {
  * @category models
  */
 export interface ReserveRequest {
-  /** Stable across retries and restarts, e.g. `${videoId}/${stage}`. */
+  /** Stable across retries and restarts, e.g. `${videoId}` (a whole video) or `${videoId}/${stage}`. */
   readonly reservationId: string
   readonly scopes: ReadonlyArray<ScopeLimit>
   readonly amount: Money.Money
@@ -71,7 +77,28 @@ export const ReservationState = Schema.Literals(["reserved", "committed", "relea
 export type ReservationState = typeof ReservationState.Type
 
 /**
- * A reservation: `amount` held in each of `scopes` until it is committed (at `actual`) or released.
+ * One settled part of a reservation: `amount` moved into committed spend in every scope of the reservation.
+ *
+ * @category models
+ */
+export class SettledPart extends Schema.Class<SettledPart>("@ytempire/runtime/BudgetLedger/SettledPart")({
+  partId: Schema.String,
+  amount: Money.Money
+}) {}
+
+/**
+ * What an open reservation still holds: its amount less what its parts settled, never below zero; nothing once
+ * it is committed or released.
+ */
+const remainingOf = (state: ReservationState, amount: Money.Money, settled: Money.Money): Money.Money =>
+  state === "reserved" ? Money.max(Money.zero, Money.subtract(amount, settled)) : Money.zero
+
+/**
+ * A reservation: `amount` held in each of `scopes` until it is committed whole (at `actual`), or settled part by
+ * part (`parts`, in the order they were settled) and then released, or released unused.
+ *
+ * A reservation with parts is never `committed`: it stays `reserved` (open) while parts are settled, and becomes
+ * `released` when the caller closes it; its parts stay committed either way.
  *
  * @category models
  */
@@ -80,8 +107,19 @@ export class Reservation extends Schema.Class<Reservation>("@ytempire/runtime/Bu
   scopes: Schema.Array(Budget.BudgetScope),
   amount: Money.Money,
   state: ReservationState,
-  actual: Schema.optionalKey(Money.Money)
-}) {}
+  actual: Schema.optionalKey(Money.Money),
+  parts: Schema.Array(SettledPart)
+}) {
+  /** What the settled parts committed, in total (committed in every scope of the reservation). */
+  get settled(): Money.Money {
+    return Money.sum(this.parts.map((part) => part.amount))
+  }
+
+  /** What the reservation still holds in each of its scopes: `amount − settled` (at least 0) while open. */
+  get remaining(): Money.Money {
+    return remainingOf(this.state, this.amount, this.settled)
+  }
+}
 
 /**
  * The answer to `reserve`: the reservation, the strictest control level over its scopes after reserving, and
@@ -91,6 +129,20 @@ export class Reservation extends Schema.Class<Reservation>("@ytempire/runtime/Bu
  */
 export interface Reserved {
   readonly reservation: Reservation
+  readonly level: Budget.ControlLevel
+  readonly replayed: boolean
+}
+
+/**
+ * The answer to `settle`: the reservation after it (its `parts`, `settled` and `remaining`), the part as recorded
+ * (its first amount, for a replay), the strictest control level over the reservation's scopes, and whether the
+ * part was settled before (a replayed request, which changed nothing).
+ *
+ * @category models
+ */
+export interface Settled {
+  readonly reservation: Reservation
+  readonly part: SettledPart
   readonly level: Budget.ControlLevel
   readonly replayed: boolean
 }
@@ -131,7 +183,7 @@ export class LedgerUnavailable extends Schema.TaggedError<LedgerUnavailable>()("
 }
 
 /**
- * `commit` named a reservation that does not exist.
+ * `commit` or `settle` named a reservation that does not exist.
  *
  * @category errors
  */
@@ -235,19 +287,21 @@ const planReserve = (
 }
 
 /**
- * Commit `actual` against a reservation still holding `held` (its amount, or zero once released).
+ * Charge `actual` to the committed spend of every row, taking `freed` (at most what the reservation holds) out of
+ * its reserved spend. A commit frees all it holds (its amount, or zero once released); a settle frees what it
+ * uses of it, `min(remaining, actual)`, and leaves the rest reserved.
  *
- * The rule: up to the held amount, a commit always succeeds (it only lowers spend). The excess of an actual cost
- * over the estimate must fit, like a new reservation, in every limited scope (`committed + reserved − held +
- * actual ≤ limit`); otherwise the commit fails with `BudgetExceeded` (`needed` is the excess) and changes
- * nothing, so the reservation still holds its estimate and the caller can commit a capped amount or release it.
+ * The rule: up to the freed amount, a charge always succeeds (it never raises spend). The excess of `actual` over
+ * it must fit, like a new reservation, in every limited scope (`committed + reserved − freed + actual ≤ limit`);
+ * otherwise the charge fails with `BudgetExceeded` (`needed` is the excess) and changes nothing, so the
+ * reservation still holds what it held and the caller can charge a capped amount or release it.
  */
-const planCommit = (
+const planCharge = (
   rows: ReadonlyArray<ScopeRow>,
-  held: Money.Money,
+  freed: Money.Money,
   actual: Money.Money
 ): Result.Result<Plan, Budget.BudgetExceeded> => {
-  const excess = Money.subtract(actual, held)
+  const excess = Money.subtract(actual, freed)
   if (excess > 0) {
     for (const row of rows) {
       if (Option.isSome(row.limit) && !Budget.admits(row.limit.value, row.committed, row.reserved, excess)) {
@@ -264,7 +318,7 @@ const planCommit = (
   }
   return Result.succeed(
     collect(
-      rows.map((row) => moveRow(row, Money.add(row.committed, actual), Money.subtract(row.reserved, held), row.limit))
+      rows.map((row) => moveRow(row, Money.add(row.committed, actual), Money.subtract(row.reserved, freed), row.limit))
     )
   )
 }
@@ -292,22 +346,39 @@ const requireAmount = (name: string, amount: Money.Money): Effect.Effect<void> =
     ? Effect.void
     : Effect.die(new RangeError(`BudgetLedger: ${name} must be a non-negative amount, got ${amount} µUSD`))
 
-const heldBy = (reservation: { readonly state: ReservationState; readonly amount: Money.Money }): Money.Money =>
-  reservation.state === "reserved" ? reservation.amount : Money.zero
+const requirePartId = (partId: string): Effect.Effect<void> =>
+  partId.length > 0 ? Effect.void : Effect.die(new RangeError("BudgetLedger: a part id must not be empty"))
+
+/** `commit` on a reservation that has settled parts: the caller mixed the two ways to settle a reservation. */
+const committedInParts = (reservationId: string): Error =>
+  new Error(
+    `BudgetLedger: reservation ${JSON.stringify(reservationId)} is settled in parts; ` +
+      "settle its last part and release it instead of committing it"
+  )
+
+/** `settle` on a reservation committed whole: its cost is recorded, it has no parts left to settle. */
+const settledWhole = (reservationId: string): Error =>
+  new Error(`BudgetLedger: reservation ${JSON.stringify(reservationId)} was committed whole; it has no parts to settle`)
+
+/** The part of `parts` named `partId`, if it was settled. */
+const findPart = (parts: ReadonlyArray<SettledPart>, partId: string): SettledPart | undefined =>
+  parts.find((part) => part.partId === partId)
 
 const makeReservation = (
   reservationId: string,
   rows: ReadonlyArray<ScopeRow>,
   amount: Money.Money,
   state: ReservationState,
-  actual: Option.Option<Money.Money>
+  actual: Option.Option<Money.Money>,
+  parts: ReadonlyArray<SettledPart>
 ): Reservation =>
   new Reservation({
     reservationId,
     scopes: rows.map((row) => row.scope),
     amount,
     state,
-    ...(Option.isSome(actual) ? { actual: actual.value } : {})
+    ...(Option.isSome(actual) ? { actual: actual.value } : {}),
+    parts
   })
 
 const toStatus = (row: ScopeRow, limit: Option.Option<Money.Money>): Budget.BudgetStatus => {
@@ -366,7 +437,8 @@ const makeMemory: Effect.Effect<BudgetLedger["Service"], never, Scope.Scope> = E
         plan.success.rows,
         request.amount,
         "reserved",
-        Option.none()
+        Option.none(),
+        []
       )
       apply(plan.success)
       reservations.set(reservation.reservationId, reservation)
@@ -380,14 +452,16 @@ const makeMemory: Effect.Effect<BudgetLedger["Service"], never, Scope.Scope> = E
       const existing = reservations.get(reservationId)
       if (existing === undefined) return Effect.fail(new ReservationNotFound({ reservationId }))
       if (existing.state === "committed") return Effect.succeed(existing)
-      const plan = planCommit(existing.scopes.map(rowOf), heldBy(existing), actual)
+      if (existing.parts.length > 0) return Effect.die(committedInParts(reservationId))
+      const plan = planCharge(existing.scopes.map(rowOf), existing.remaining, actual)
       if (Result.isFailure(plan)) return Effect.fail(plan.failure)
       const reservation = makeReservation(
         reservationId,
         plan.success.rows,
         existing.amount,
         "committed",
-        Option.some(actual)
+        Option.some(actual),
+        []
       )
       apply(plan.success)
       reservations.set(reservationId, reservation)
@@ -395,13 +469,51 @@ const makeMemory: Effect.Effect<BudgetLedger["Service"], never, Scope.Scope> = E
     })
   })
 
+  const settle = Effect.fn("BudgetLedger.settle")(
+    function*(reservationId: string, partId: string, actual: Money.Money) {
+      yield* requirePartId(partId)
+      yield* requireAmount("actual", actual)
+      return yield* Effect.suspend((): Effect.Effect<Settled, Budget.BudgetExceeded | ReservationNotFound> => {
+        const existing = reservations.get(reservationId)
+        if (existing === undefined) return Effect.fail(new ReservationNotFound({ reservationId }))
+        const recorded = findPart(existing.parts, partId)
+        if (recorded !== undefined) {
+          const level = strictestOf(existing.scopes.map(rowOf))
+          return Effect.succeed({ reservation: existing, part: recorded, level, replayed: true })
+        }
+        if (existing.state === "committed") return Effect.die(settledWhole(reservationId))
+        const plan = planCharge(existing.scopes.map(rowOf), Money.min(existing.remaining, actual), actual)
+        if (Result.isFailure(plan)) return Effect.fail(plan.failure)
+        const part = new SettledPart({ partId, amount: actual })
+        const reservation = makeReservation(
+          reservationId,
+          plan.success.rows,
+          existing.amount,
+          existing.state,
+          Option.none(),
+          [...existing.parts, part]
+        )
+        apply(plan.success)
+        reservations.set(reservationId, reservation)
+        return Effect.succeed({ reservation, part, level: strictestOf(plan.success.rows), replayed: false })
+      })
+    }
+  )
+
   const release = Effect.fn("BudgetLedger.release")(function*(reservationId: string) {
     return yield* Effect.sync((): Option.Option<Reservation> => {
       const existing = reservations.get(reservationId)
       if (existing === undefined) return Option.none()
       if (existing.state !== "reserved") return Option.some(existing)
-      const plan = planRelease(existing.scopes.map(rowOf), existing.amount)
-      const reservation = makeReservation(reservationId, plan.rows, existing.amount, "released", Option.none())
+      const plan = planRelease(existing.scopes.map(rowOf), existing.remaining)
+      const reservation = makeReservation(
+        reservationId,
+        plan.rows,
+        existing.amount,
+        "released",
+        Option.none(),
+        existing.parts
+      )
       apply(plan)
       reservations.set(reservationId, reservation)
       return Option.some(reservation)
@@ -421,6 +533,7 @@ const makeMemory: Effect.Effect<BudgetLedger["Service"], never, Scope.Scope> = E
   return {
     reserve,
     commit,
+    settle,
     release,
     status,
     thresholdCrossings: Stream.fromPubSub(pubsub),
@@ -446,6 +559,11 @@ interface ReservationRecord {
   readonly amount_micros: bigint | number
   readonly state: string
   readonly actual_micros: bigint | number | null
+}
+
+interface PartRecord {
+  readonly part_id: string
+  readonly amount_micros: bigint | number
 }
 
 interface AlertRecord {
@@ -559,14 +677,32 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         (records) => Option.fromNullishOr(records[0])
       )
 
-    const toReservation = Effect.fnUntraced(function*(record: ReservationRecord, rows: ReadonlyArray<ScopeRow>) {
+    /** The settled parts of a reservation, in the order they were settled. */
+    const partsOf = (reservationId: string) =>
+      Effect.map(
+        sql<PartRecord>`
+          SELECT part_id, amount_micros
+          FROM budget_reservation_parts
+          WHERE reservation_id = ${reservationId}
+          ORDER BY seq
+        `,
+        (records) =>
+          records.map((record) => new SettledPart({ partId: record.part_id, amount: micros(record.amount_micros) }))
+      )
+
+    const toReservation = Effect.fnUntraced(function*(
+      record: ReservationRecord,
+      rows: ReadonlyArray<ScopeRow>,
+      parts: ReadonlyArray<SettledPart>
+    ) {
       const state = yield* Effect.orDie(decodeState(record.state))
       return makeReservation(
         record.reservation_id,
         rows,
         micros(record.amount_micros),
         state,
-        record.actual_micros === null ? Option.none() : Option.some(micros(record.actual_micros))
+        record.actual_micros === null ? Option.none() : Option.some(micros(record.actual_micros)),
+        parts
       )
     })
 
@@ -637,7 +773,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
           return yield* Effect.die(new Error(`BudgetLedger: reservation ${request.reservationId} vanished`))
         }
         const rows = yield* rowsOf(found.value.scope_keys, false)
-        const reservation = yield* toReservation(found.value, rows)
+        const reservation = yield* toReservation(found.value, rows, yield* partsOf(request.reservationId))
         const value: Reserved = { reservation, level: strictestOf(rows), replayed: true }
         return { value, alerted: false }
       }
@@ -664,11 +800,15 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         plan.success.rows,
         request.amount,
         "reserved",
-        Option.none()
+        Option.none(),
+        []
       )
       const value: Reserved = { reservation, level: strictestOf(plan.success.rows), replayed: false }
       return { value, alerted }
     })
+
+    // Every operation on an existing reservation locks its row first, then the rows of its scopes (in key
+    // order): operations on one reservation run one after the other, and see its parts as the last one left them.
 
     const commitIn = Effect.fnUntraced(function*(reservationId: string, actual: Money.Money) {
       const found = yield* findReservation(reservationId, true)
@@ -676,11 +816,13 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       const record = found.value
       if (record.state === "committed") {
         const rows = yield* rowsOf(record.scope_keys, false)
-        return { value: yield* toReservation(record, rows), alerted: false }
+        return { value: yield* toReservation(record, rows, []), alerted: false }
       }
+      const parts = yield* partsOf(reservationId)
+      if (parts.length > 0) return yield* Effect.die(committedInParts(reservationId))
       const rows = yield* rowsOf(record.scope_keys, true)
       const held = record.state === "reserved" ? micros(record.amount_micros) : Money.zero
-      const plan = planCommit(rows, held, actual)
+      const plan = planCharge(rows, held, actual)
       if (Result.isFailure(plan)) return yield* Effect.fail(plan.failure)
       const alerted = yield* writePlan(plan.success)
       yield* sql`
@@ -693,27 +835,58 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         plan.success.rows,
         micros(record.amount_micros),
         "committed",
-        Option.some(actual)
+        Option.some(actual),
+        []
       )
       return { value: reservation, alerted }
+    })
+
+    const settleIn = Effect.fnUntraced(function*(reservationId: string, partId: string, actual: Money.Money) {
+      const found = yield* findReservation(reservationId, true)
+      if (Option.isNone(found)) return yield* Effect.fail(new ReservationNotFound({ reservationId }))
+      const record = found.value
+      const parts = yield* partsOf(reservationId)
+      const recorded = findPart(parts, partId)
+      if (recorded !== undefined) {
+        const rows = yield* rowsOf(record.scope_keys, false)
+        const reservation = yield* toReservation(record, rows, parts)
+        const value: Settled = { reservation, part: recorded, level: strictestOf(rows), replayed: true }
+        return { value, alerted: false }
+      }
+      const state = yield* Effect.orDie(decodeState(record.state))
+      if (state === "committed") return yield* Effect.die(settledWhole(reservationId))
+      const rows = yield* rowsOf(record.scope_keys, true)
+      const remaining = remainingOf(state, micros(record.amount_micros), Money.sum(parts.map((part) => part.amount)))
+      const plan = planCharge(rows, Money.min(remaining, actual), actual)
+      if (Result.isFailure(plan)) return yield* Effect.fail(plan.failure)
+      const alerted = yield* writePlan(plan.success)
+      yield* sql`
+        INSERT INTO budget_reservation_parts (reservation_id, part_id, amount_micros)
+        VALUES (${reservationId}, ${partId}, ${BigInt(actual)})
+      `
+      const part = new SettledPart({ partId, amount: actual })
+      const reservation = yield* toReservation(record, plan.success.rows, [...parts, part])
+      const value: Settled = { reservation, part, level: strictestOf(plan.success.rows), replayed: false }
+      return { value, alerted }
     })
 
     const releaseIn = Effect.fnUntraced(function*(reservationId: string) {
       const found = yield* findReservation(reservationId, true)
       if (Option.isNone(found)) return { value: Option.none<Reservation>(), alerted: false }
       const record = found.value
+      const parts = yield* partsOf(reservationId)
       const lock = record.state === "reserved"
       const rows = yield* rowsOf(record.scope_keys, lock)
-      if (!lock) return { value: Option.some(yield* toReservation(record, rows)), alerted: false }
+      if (!lock) return { value: Option.some(yield* toReservation(record, rows, parts)), alerted: false }
       const amount = micros(record.amount_micros)
-      const plan = planRelease(rows, amount)
+      const plan = planRelease(rows, remainingOf("reserved", amount, Money.sum(parts.map((part) => part.amount))))
       const alerted = yield* writePlan(plan)
       yield* sql`
         UPDATE budget_reservations SET state = 'released', settled_at = now()
         WHERE reservation_id = ${reservationId}
       `
       return {
-        value: Option.some(makeReservation(reservationId, plan.rows, amount, "released", Option.none())),
+        value: Option.some(makeReservation(reservationId, plan.rows, amount, "released", Option.none(), parts)),
         alerted
       }
     })
@@ -727,6 +900,14 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       yield* requireAmount("actual", actual)
       return yield* transact("commit", commitIn(reservationId, actual))
     })
+
+    const settle = Effect.fn("BudgetLedger.settle")(
+      function*(reservationId: string, partId: string, actual: Money.Money) {
+        yield* requirePartId(partId)
+        yield* requireAmount("actual", actual)
+        return yield* transact("settle", settleIn(reservationId, partId, actual))
+      }
+    )
 
     const release = Effect.fn("BudgetLedger.release")(function*(reservationId: string) {
       return yield* transact("release", releaseIn(reservationId))
@@ -748,6 +929,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
     return {
       reserve,
       commit,
+      settle,
       release,
       status,
       thresholdCrossings: Stream.fromPubSub(pubsub),
@@ -763,7 +945,15 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
  *
  * **When to use**: every paid step reserves its estimate before it runs (in all of its scopes, from
  * `Budget.scopesFor` and `Budget.limitFor`), commits its actual cost after, and releases the reservation when
- * it did not run.
+ * it did not run. Work made of several paid steps that is worth nothing unless all of them run (a video) reserves
+ * its whole estimate once, settles each step's actual cost as a part, and releases the reservation at the end
+ * (or when it stops early), which frees what the parts did not use.
+ *
+ * **Gotchas**
+ * - A reservation is settled either whole (`commit`) or in parts (`settle` … `release`), never both: `commit`
+ *   on a reservation with settled parts, and `settle` on one committed whole, are defects (they die).
+ * - `settle` keeps a reservation open, still holding its remainder, until it is released: a caller that never
+ *   releases keeps that remainder out of every scope of the reservation until the period ends.
  *
  * @category services
  */
@@ -778,12 +968,31 @@ export class BudgetLedger extends Context.Service<BudgetLedger, {
    * is a no-op. Up to the estimate a commit always succeeds; the excess of a cost above it must fit in every
    * limited scope, else `BudgetExceeded` (`needed`: the excess) and nothing changes, the estimate still held.
    * A commit after a release charges the whole cost under the same rule.
+   *
+   * A reservation with settled parts cannot be committed (a defect): settle its last part and release it.
    */
   readonly commit: (
     reservationId: string,
     actual: Money.Money
   ) => Effect.Effect<Reservation, Budget.BudgetExceeded | ReservationNotFound | LedgerUnavailable>
-  /** Frees an uncommitted reservation; a no-op for one already committed or released, `None` for an unknown id. */
+  /**
+   * Settles one part of a reservation: moves `actual` from what it still holds (`remaining`) into committed
+   * spend, in every one of its scopes at once, and keeps it open with the rest reserved. Idempotent by
+   * `(reservationId, partId)`: a part settled before changes nothing and answers `replayed`, with the amount it
+   * was first settled at. Up to what remains, a settle always succeeds; the excess above it must fit in every
+   * limited scope, else `BudgetExceeded` (`needed`: the excess) and nothing changes. On a released reservation
+   * the whole part is excess (a late cost is still recorded). A defect on a reservation committed whole.
+   */
+  readonly settle: (
+    reservationId: string,
+    partId: string,
+    actual: Money.Money
+  ) => Effect.Effect<Settled, Budget.BudgetExceeded | ReservationNotFound | LedgerUnavailable>
+  /**
+   * Frees what an open reservation still holds and closes it (`released`): all of its estimate, or, for one
+   * settled in parts, the remainder, its parts staying committed. A no-op for one already committed or released,
+   * `None` for an unknown id.
+   */
   readonly release: (reservationId: string) => Effect.Effect<Option.Option<Reservation>, LedgerUnavailable>
   /**
    * Where each scope stands: its limit (the one given, or else the one recorded at its last reservation),

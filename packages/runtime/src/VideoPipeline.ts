@@ -61,7 +61,7 @@ export const VideoFinishedListener = Context.Reference<{
   defaultValue: () => ({ onFinished: () => Effect.void })
 })
 
-/** What `<stage>:reserve` stores. */
+/** What `budget:reserve` stores. */
 const Reserved = Schema.Struct({
   reservationId: Schema.String,
   tier: Provider.ProviderTier,
@@ -175,42 +175,33 @@ export const layer = Pipeline.VideoPipeline.toLayer(
         )
       })
 
+    // The whole video's estimate is reserved at once, in all of its scopes, before any stage runs: a video that
+    // starts is funded to the end, and a budget that admits N videos lets exactly N start.
+    const budget = yield* Activity.make({
+      name: "budget:reserve",
+      success: Reserved,
+      error: Budget.BudgetExceeded,
+      execute: Effect.gen(function*() {
+        const now = yield* DateTime.now
+        const scopes = Budget.scopesFor(spender, now, settings.budgetZone).map((scope) => ({
+          scope,
+          limit: Budget.limitFor(scope._tag, channel.budget, settings.limits)
+        }))
+        const standing = yield* ledger.status(scopes)
+        const softControl = Budget.strictest(standing.map((status) => status.level)) !== "normal"
+        const tier = ProviderChain.startTier(channel.quality, softControl)
+        const estimated = Pricing.videoEstimate(tier, settings.plan, settings.prices).total
+        const reservationId = payload.videoId
+        yield* ledger.reserve({ reservationId, scopes, amount: estimated })
+        return { reservationId, tier, estimated, softControl }
+      }).pipe(Effect.catchTag("LedgerUnavailable", Effect.die))
+    }).pipe(
+      Effect.tapError((error) => fail("script", recorded(error, false), []))
+    )
+
     const inputs: Partial<Record<Stage.Stage, string>> = {}
     for (const stage of Stage.all) {
-      const reserved = yield* Activity.make({
-        name: `${stage}:reserve`,
-        success: Reserved,
-        error: Budget.BudgetExceeded,
-        execute: Effect.gen(function*() {
-          const now = yield* DateTime.now
-          const scopes = Budget.scopesFor(spender, now, settings.budgetZone).map((scope) => ({
-            scope,
-            limit: Budget.limitFor(scope._tag, channel.budget, settings.limits)
-          }))
-          const standing = yield* ledger.status(scopes)
-          const softControl = Budget.strictest(standing.map((status) => status.level)) !== "normal"
-          const tier = ProviderChain.startTier(channel.quality, softControl)
-          const estimated = Pricing.estimate(stage, tier, settings.plan, settings.prices)
-          const reservationId = `${payload.videoId}/${stage}`
-          yield* ledger.reserve({ reservationId, scopes, amount: estimated })
-          yield* videos.update(payload.videoId, (video) =>
-            withStage(
-              video,
-              new Video.StageRecord({
-                stage,
-                status: "running",
-                attempts: [],
-                estimated,
-                cost: Money.zero,
-                startedAt: now
-              })
-            ))
-          return { reservationId, tier, estimated, softControl }
-        }).pipe(Effect.catchTag(["LedgerUnavailable", "VideoNotFound"], Effect.die))
-      }).pipe(
-        Effect.tapError((error) => fail(stage, recorded(error, false), []))
-      )
-
+      const estimated = Pricing.estimate(stage, budget.tier, settings.plan, settings.prices)
       const produced: Produced = yield* Activity.make({
         name: `${stage}:run`,
         success: Produced,
@@ -218,6 +209,11 @@ export const layer = Pipeline.VideoPipeline.toLayer(
         execute: Effect.gen(function*() {
           const chain = yield* chainOf(stage)
           const startedAt = yield* DateTime.now
+          yield* videos.update(payload.videoId, (video) =>
+            withStage(
+              video,
+              new Video.StageRecord({ stage, status: "running", attempts: [], estimated, cost: Money.zero, startedAt })
+            ))
           const result = yield* Effect.scoped(Effect.gen(function*() {
             const scratch = yield* artifacts.scratch
             const output = yield* ProviderChain.run(stage, chain.providers, {
@@ -227,9 +223,9 @@ export const layer = Pipeline.VideoPipeline.toLayer(
               scratch,
               inputs: { ...inputs }
             }, {
-              startTier: reserved.tier,
+              startTier: budget.tier,
               policy: settings.retry,
-              startReason: reserved.softControl ? "soft budget control" : undefined
+              startReason: budget.softControl ? "soft budget control" : undefined
             })
             const artifact = yield* artifacts.putFile(output.value.path, output.value.mediaType)
             return { ...output, artifact }
@@ -244,13 +240,13 @@ export const layer = Pipeline.VideoPipeline.toLayer(
             startedAt,
             endedAt
           }
-        }).pipe(Effect.catchTag("ArtifactError", Effect.die))
+        }).pipe(Effect.catchTag(["ArtifactError", "VideoNotFound"], Effect.die))
       }).pipe(
         Effect.tapError((error) =>
           Effect.andThen(
             Activity.make({
-              name: `${stage}:release`,
-              execute: Effect.orDie(ledger.release(reserved.reservationId))
+              name: "budget:release-after-failure",
+              execute: Effect.orDie(ledger.release(budget.reservationId))
             }),
             fail(stage, recorded(error, false), error.attempts)
           )
@@ -258,11 +254,11 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       )
 
       yield* Activity.make({
-        name: `${stage}:commit`,
+        name: `${stage}:settle`,
         success: Money.Money,
         execute: Effect.gen(function*() {
           const actual = Pricing.cost(produced.usage, settings.prices)
-          yield* ledger.commit(reserved.reservationId, actual)
+          yield* ledger.settle(budget.reservationId, stage, actual)
           yield* videos.update(payload.videoId, (video) =>
             withStage(
               video,
@@ -272,7 +268,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
                 provider: produced.provider,
                 tier: produced.tier,
                 attempts: produced.attempts,
-                estimated: reserved.estimated,
+                estimated,
                 cost: actual,
                 startedAt: produced.startedAt,
                 endedAt: produced.endedAt,
@@ -284,6 +280,9 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       })
       inputs[stage] = artifacts.pathOf(produced.artifact)
     }
+
+    // What the estimate held beyond the actual costs goes back to the budgets.
+    yield* Activity.make({ name: "budget:release", execute: Effect.orDie(ledger.release(budget.reservationId)) })
 
     yield* Activity.make({
       name: "finish",

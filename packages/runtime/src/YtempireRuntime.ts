@@ -14,7 +14,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Budget, Channel, ChannelEntity as Contract, Errors, Ids, Pipeline, Stage, Video } from "@ytempire/domain"
+import { Budget, Channel, ChannelEntity as Contract, Errors, Ids, Pipeline, Video } from "@ytempire/domain"
 import {
   type Config as EffectConfig,
   Context,
@@ -73,6 +73,8 @@ export interface Config {
   readonly providers?: Omit<Offline.Options, "dataDir"> | undefined
   /** Videos of one channel produced at a time (default 1). */
   readonly maxInFlightPerChannel?: number | undefined
+  /** Prices, operation-wide budget limits, the budget time zone, the expected work of a video, retries. */
+  readonly pipeline?: Partial<typeof VideoPipeline.PipelineSettings.Service> | undefined
   /** How often a runner looks for due scheduled messages (default 1 second). */
   readonly messagePollInterval?: Duration.Input | undefined
 }
@@ -159,6 +161,12 @@ export const layerWithProviders = <E>(config: Config, providers: Layer.Layer<Off
     Layer.provideMerge(providers),
     Layer.provideMerge(ArtifactStore.ArtifactStore.layer(config.dataDir)),
     Layer.provideMerge(storageLayer(config)),
+    Layer.provideMerge(
+      Layer.succeed(VideoPipeline.PipelineSettings)({
+        ...VideoPipeline.PipelineSettings.defaultValue(),
+        ...config.pipeline
+      })
+    ),
     Layer.provide(NodeServices.layer)
   )
 
@@ -287,10 +295,8 @@ export class Ytempire extends Context.Service<Ytempire, {
         yield* Pipeline.VideoPipeline.interrupt(executionId).pipe(
           Effect.provideService(WorkflowEngine.WorkflowEngine, engine)
         )
-        // Whatever a stage had reserved and not committed goes back to the budgets.
-        yield* Effect.forEach(Stage.all, (stage) => ledger.release(`${videoId}/${stage}`), { discard: true }).pipe(
-          Effect.orDie
-        )
+        // What the video's reservation still holds (its estimate less the stages settled) goes back to the budgets.
+        yield* ledger.release(videoId).pipe(Effect.orDie)
         const now = yield* DateTime.now
         const cancelled = yield* videos.update(videoId, (current) =>
           Video.isFinal(current.status)

@@ -1,7 +1,21 @@
 import { assert, describe, expect, layer as suiteLayer } from "@effect/vitest"
 import { Budget, Ids, Money } from "@ytempire/domain"
 import * as BudgetLedger from "@ytempire/runtime/BudgetLedger"
-import { Arbitrary, Deferred, Effect, Exit, Fiber, Layer, Option, PubSub, Ref, Result, Schema, Stream } from "effect"
+import {
+  Arbitrary,
+  Cause,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  PubSub,
+  Ref,
+  Result,
+  Schema,
+  Stream
+} from "effect"
 import * as PgTest from "./utils/PgTest.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -60,6 +74,33 @@ const expectExceeded = (
   expect(Budget.scopeKey(exceeded.scope)).toBe(Budget.scopeKey(scope))
   return exceeded
 }
+
+/** The exit is a defect whose message contains `message`. */
+const expectDefect = (exit: Exit.Exit<unknown, unknown>, message: string): void => {
+  const die = Exit.isFailure(exit) ? exit.cause.reasons.find(Cause.isDieReason) : undefined
+  assert.isDefined(die, `expected a defect, got ${String(exit)}`)
+  assert.instanceOf(die!.defect, Error)
+  expect((die!.defect as Error).message).toContain(message)
+}
+
+/** A reservation's parts as `[partId, micro-dollars]`, in the order they were settled. */
+const partsOf = (reservation: BudgetLedger.Reservation): ReadonlyArray<readonly [string, number]> =>
+  reservation.parts.map((part) => [part.partId, Money.toMicros(part.amount)] as const)
+
+/** The parts of a video of $0.27, stage by stage (they add up to the estimate). */
+const videoParts: ReadonlyArray<readonly [partId: string, cents: number]> = [
+  ["script", 2],
+  ["voice", 5],
+  ["thumbnail", 4],
+  ["render", 10],
+  ["publish", 6]
+]
+
+/** The parts of the i-th video of the whole-video race: its last part costs up to 2 cents less than its share. */
+const videoPartsOf = (i: number): ReadonlyArray<readonly [partId: string, amount: Money.Money]> =>
+  videoParts.map(([partId, c], k) => [partId, cents(k === videoParts.length - 1 ? c - (i % 3) : c)] as const)
+
+const videoCostOf = (i: number): Money.Money => Money.sum(videoPartsOf(i).map(([, amount]) => amount))
 
 /** Alerts taken from a subscription, as `key@threshold` strings, for the given scopes only. */
 const alertsOf = (
@@ -125,6 +166,63 @@ const suite = <R>(
         expect(yield* spendOf(month)).toStrictEqual({ committed: Money.toMicros(total), reserved: 0 })
         const [status] = yield* ledger.status([day])
         expect(status!.limit).toBe(limit)
+      }))
+
+    it.effect("whole-video race: of 200 videos reserved whole at once, exactly the 37 that fit run to the end", () =>
+      Effect.gen(function*() {
+        const ledger = yield* BudgetLedger.BudgetLedger
+        const estimate = usd("0.27")
+        const limit = Money.multiply(estimate, 37)
+        const day = globalDay()
+        const month = globalMonth()
+        const run = unique("whole")
+        const videos = range(200).map(() => video("whole"))
+        // Releases wait until every reservation is answered, so that no remainder freed early funds a 38th video
+        // (a remainder is at most 2 cents, but 37 of them could add up to a video).
+        const answered = yield* Ref.make(0)
+        const allAnswered = yield* Deferred.make<void>()
+        const answer = Ref.updateAndGet(answered, (n) => n + 1).pipe(
+          Effect.flatMap((n) => n === 200 ? Deferred.succeed(allAnswered, undefined) : Effect.void)
+        )
+        // Each video: reserve its whole estimate, then settle its stages one by one (while the other videos are
+        // still reserving), then release what its parts did not use.
+        const pipeline = Effect.fnUntraced(function*(i: number) {
+          const id = `${run}/${i}`
+          const reserved = yield* ledger.reserve({
+            reservationId: id,
+            scopes: [limited(videos[i]!, usd("3.00")), limited(day, limit), unlimited(month)],
+            amount: estimate
+          }).pipe(Effect.ensuring(answer))
+          expect(reserved.replayed).toBe(false)
+          for (const [partId, amount] of videoPartsOf(i)) yield* ledger.settle(id, partId, amount)
+          yield* Deferred.await(allAnswered)
+          return Option.getOrThrow(yield* ledger.release(id))
+        })
+        const results = yield* Effect.forEach(range(200), (i) => Effect.exit(pipeline(i)), {
+          concurrency: "unbounded"
+        })
+        const won = range(200).filter((i) => Exit.isSuccess(results[i]!))
+        expect(won).toHaveLength(37)
+        for (const i of range(200)) {
+          const exit = results[i]!
+          if (Exit.isFailure(exit)) {
+            const exceeded = expectExceeded(exit, day)
+            expect(exceeded.needed).toBe(estimate)
+            expect(yield* spendOf(videos[i]!)).toStrictEqual({ committed: 0, reserved: 0 })
+            continue
+          }
+          // Every funded video settled all of its parts, and holds nothing more.
+          const reservation = exit.value
+          expect(reservation.state).toBe("released")
+          expect(partsOf(reservation)).toStrictEqual(
+            videoPartsOf(i).map(([partId, amount]) => [partId, Money.toMicros(amount)])
+          )
+          expect(yield* spendOf(videos[i]!)).toStrictEqual({ committed: Money.toMicros(videoCostOf(i)), reserved: 0 })
+        }
+        const total = Money.sum(won.map(videoCostOf))
+        expect(total).toBeLessThanOrEqual(limit)
+        expect(yield* spendOf(day)).toStrictEqual({ committed: Money.toMicros(total), reserved: 0 })
+        expect(yield* spendOf(month)).toStrictEqual({ committed: Money.toMicros(total), reserved: 0 })
       }))
 
     it.effect("idempotency: reserving, committing and releasing again changes nothing", () =>
@@ -314,6 +412,194 @@ const suite = <R>(
         assert.instanceOf(unknown, BudgetLedger.ReservationNotFound)
       }))
 
+    it.effect("settle: each part moves from reserved to committed in every scope; the reservation stays open", () =>
+      Effect.gen(function*() {
+        const ledger = yield* BudgetLedger.BudgetLedger
+        const [v, day, month] = [video("parts"), channelDay("parts"), globalMonth()]
+        const id = unique("parts")
+        const request: BudgetLedger.ReserveRequest = {
+          reservationId: id,
+          scopes: [limited(v, usd("3")), limited(day, usd("1")), unlimited(month)],
+          amount: cents(27)
+        }
+        yield* ledger.reserve(request)
+        let settled = 0
+        let last: BudgetLedger.Settled | undefined
+        for (const [partId, amount] of videoParts) {
+          last = yield* ledger.settle(id, partId, cents(amount))
+          settled += amount
+          expect(last.replayed).toBe(false)
+          expect(last.part).toStrictEqual(new BudgetLedger.SettledPart({ partId, amount: cents(amount) }))
+          expect(last.reservation.state).toBe("reserved")
+          expect(last.reservation.settled).toBe(cents(settled))
+          expect(last.reservation.remaining).toBe(cents(27 - settled))
+          expect(last.level).toBe("normal")
+          const every = { committed: Money.toMicros(cents(settled)), reserved: Money.toMicros(cents(27 - settled)) }
+          expect(yield* spend([v, day, month])).toStrictEqual([every, every, every])
+        }
+        expect(partsOf(last!.reservation)).toStrictEqual(videoParts.map(([partId, c]) => [partId, c * 10_000]))
+        // A replayed reserve answers the reservation with its parts, and reserves nothing.
+        const replay = yield* ledger.reserve(request)
+        expect(replay.replayed).toBe(true)
+        expect(replay.reservation).toStrictEqual(last!.reservation)
+
+        // Every part used its share: release frees nothing more, and closes the reservation.
+        const released = yield* ledger.release(id)
+        assert.isTrue(Option.isSome(released))
+        const closed = Option.getOrThrow(released)
+        expect(closed.state).toBe("released")
+        expect(closed.settled).toBe(cents(27))
+        expect(closed.remaining).toBe(Money.zero)
+        expect(partsOf(closed)).toStrictEqual(partsOf(last!.reservation))
+        const done = { committed: Money.toMicros(cents(27)), reserved: 0 }
+        expect(yield* spend([v, day, month])).toStrictEqual([done, done, done])
+      }))
+
+    it.effect("release after some parts frees only the remainder, and the parts stay committed", () =>
+      Effect.gen(function*() {
+        const ledger = yield* BudgetLedger.BudgetLedger
+        const scope = channelDay("remainder")
+        const tracked = channelDay("remainder")
+        const scopes = [limited(scope, usd("1")), unlimited(tracked)]
+        const other = unique("remainder")
+        yield* ledger.reserve({ reservationId: other, scopes, amount: cents(30) })
+        const id = unique("remainder")
+        yield* ledger.reserve({ reservationId: id, scopes, amount: cents(40) })
+        yield* ledger.settle(id, "script", cents(10))
+        yield* ledger.settle(id, "voice", cents(5))
+        const open = { committed: 150_000, reserved: 550_000 }
+        expect(yield* spend([scope, tracked])).toStrictEqual([open, open])
+
+        const released = Option.getOrThrow(yield* ledger.release(id))
+        expect(released.state).toBe("released")
+        expect(partsOf(released)).toStrictEqual([["script", 100_000], ["voice", 50_000]])
+        expect(released.settled).toBe(cents(15))
+        expect(released.remaining).toBe(Money.zero)
+        // 25 freed; the other reservation's 30 still held.
+        const after = { committed: 150_000, reserved: 300_000 }
+        expect(yield* spend([scope, tracked])).toStrictEqual([after, after])
+        const again = Option.getOrThrow(yield* ledger.release(id))
+        expect(again).toStrictEqual(released)
+        expect(yield* spend([scope, tracked])).toStrictEqual([after, after])
+        const replay = yield* ledger.reserve({ reservationId: id, scopes, amount: cents(40) })
+        expect(replay.reservation).toStrictEqual(released)
+
+        yield* ledger.release(other)
+        const end = { committed: 150_000, reserved: 0 }
+        expect(yield* spend([scope, tracked])).toStrictEqual([end, end])
+      }))
+
+    it.effect("settle idempotency: the same part settled again, or at once, is charged once", () =>
+      Effect.gen(function*() {
+        const ledger = yield* BudgetLedger.BudgetLedger
+        const scope = channelDay("settle-idem")
+        const id = unique("settle-idem")
+        yield* ledger.reserve({ reservationId: id, scopes: [limited(scope, usd("1"))], amount: cents(30) })
+        const first = yield* ledger.settle(id, "script", cents(10))
+        const again = yield* ledger.settle(id, "script", cents(10))
+        expect(again.replayed).toBe(true)
+        expect(again.reservation).toStrictEqual(first.reservation)
+        expect(again.part).toStrictEqual(first.part)
+        expect(again.level).toBe(first.level)
+        // Another amount for the same part is a no-op too: the first one stands.
+        const other = yield* ledger.settle(id, "script", cents(25))
+        expect(other.replayed).toBe(true)
+        expect(other.part.amount).toBe(cents(10))
+        expect(yield* spendOf(scope)).toStrictEqual({ committed: 100_000, reserved: 200_000 })
+
+        // One part settled 20 times at once, and 10 other parts at once: each part charged once.
+        const same = yield* Effect.forEach(range(20), () => ledger.settle(id, "voice", cents(5)), {
+          concurrency: "unbounded"
+        })
+        expect(same.filter((answer) => !answer.replayed)).toHaveLength(1)
+        expect(same.every((answer) => answer.part.amount === cents(5))).toBe(true)
+        yield* Effect.forEach(range(10), (i) => ledger.settle(id, `extra-${i}`, cents(1)), {
+          concurrency: "unbounded"
+        })
+        const last = yield* ledger.settle(id, "voice", cents(5))
+        expect(last.reservation.parts).toHaveLength(12)
+        expect(last.reservation.settled).toBe(cents(25))
+        expect(last.reservation.remaining).toBe(cents(5))
+        expect(yield* spendOf(scope)).toStrictEqual({ committed: 250_000, reserved: 50_000 })
+      }))
+
+    it.effect("settle above what remains: allowed within the limits, else BudgetExceeded and nothing changes", () =>
+      Effect.gen(function*() {
+        const ledger = yield* BudgetLedger.BudgetLedger
+        const subscription = yield* ledger.subscribe
+        const scope = channelDay("settle-over")
+        const tracked = channelDay("settle-over")
+        const scopes = [limited(scope, usd("1")), unlimited(tracked)]
+        const [a, b] = [unique("settle-over"), unique("settle-over")]
+        yield* ledger.reserve({ reservationId: a, scopes, amount: cents(40) })
+        yield* ledger.reserve({ reservationId: b, scopes, amount: cents(40) })
+        expect(yield* alertsOf(subscription, [scope])).toStrictEqual(at(scope, 0.5, 0.8))
+        const first = yield* ledger.settle(a, "script", cents(30))
+        expect(first.reservation.remaining).toBe(cents(10))
+
+        // 80 held, 10 of it by a: a's next part may cost up to 30 (excess 20 fits), not 31.
+        const refused = yield* ledger.settle(a, "voice", cents(31)).pipe(Effect.exit)
+        const exceeded = expectExceeded(refused, scope)
+        expect(exceeded.needed).toBe(cents(21))
+        expect(exceeded.limit).toBe(usd("1"))
+        const unchanged = { committed: 300_000, reserved: 500_000 }
+        expect(yield* spend([scope, tracked])).toStrictEqual([unchanged, unchanged])
+        const view = yield* ledger.reserve({ reservationId: a, scopes, amount: cents(40) })
+        expect(partsOf(view.reservation)).toStrictEqual([["script", 300_000]])
+        expect(yield* alertsOf(subscription, [scope])).toStrictEqual([])
+
+        const second = yield* ledger.settle(a, "voice", cents(30))
+        expect(second.reservation.remaining).toBe(Money.zero)
+        expect(second.reservation.settled).toBe(cents(60))
+        expect(second.level).toBe("hard")
+        const full = { committed: 600_000, reserved: 400_000 }
+        expect(yield* spend([scope, tracked])).toStrictEqual([full, full])
+        expect(yield* alertsOf(subscription, [scope])).toStrictEqual(at(scope, 0.9, 1))
+        // Nothing remains and the scope is full: even a cent more is refused.
+        const more = expectExceeded(yield* ledger.settle(a, "render", cents(1)).pipe(Effect.exit), scope)
+        expect(more.needed).toBe(cents(1))
+        expect(yield* spend([scope, tracked])).toStrictEqual([full, full])
+
+        // After a release, a late part is charged whole, within the limits; the reservation stays released.
+        yield* ledger.release(b)
+        yield* ledger.release(a)
+        const late = yield* ledger.settle(a, "render", cents(15))
+        expect(late.reservation.state).toBe("released")
+        expect(late.reservation.settled).toBe(cents(75))
+        const lateOver = expectExceeded(yield* ledger.settle(a, "publish", cents(26)).pipe(Effect.exit), scope)
+        expect(lateOver.needed).toBe(cents(26))
+        const end = { committed: 750_000, reserved: 0 }
+        expect(yield* spend([scope, tracked])).toStrictEqual([end, end])
+      }))
+
+    it.effect("a reservation is settled whole or in parts, never both; unknown ids are refused", () =>
+      Effect.gen(function*() {
+        const ledger = yield* BudgetLedger.BudgetLedger
+        const scope = channelDay("mixed")
+        const scopes = [limited(scope, usd("1"))]
+        const parts = unique("mixed")
+        yield* ledger.reserve({ reservationId: parts, scopes, amount: cents(30) })
+        yield* ledger.settle(parts, "script", cents(10))
+        // Commit on a reservation with parts is a defect, and changes nothing.
+        expectDefect(yield* ledger.commit(parts, cents(20)).pipe(Effect.exit), "is settled in parts")
+        expect(yield* spendOf(scope)).toStrictEqual({ committed: 100_000, reserved: 200_000 })
+        yield* ledger.release(parts)
+        expectDefect(yield* ledger.commit(parts, cents(20)).pipe(Effect.exit), "is settled in parts")
+        expect(yield* spendOf(scope)).toStrictEqual({ committed: 100_000, reserved: 0 })
+
+        // Settle on a reservation committed whole is a defect too.
+        const whole = unique("mixed")
+        yield* ledger.reserve({ reservationId: whole, scopes, amount: cents(30) })
+        yield* ledger.commit(whole, cents(20))
+        expectDefect(yield* ledger.settle(whole, "script", cents(5)).pipe(Effect.exit), "was committed whole")
+        expect(yield* spendOf(scope)).toStrictEqual({ committed: 300_000, reserved: 0 })
+
+        const unknown = yield* ledger.settle(unique("nobody"), "script", cents(1)).pipe(Effect.flip)
+        assert.instanceOf(unknown, BudgetLedger.ReservationNotFound)
+        expectDefect(yield* ledger.settle(whole, "", cents(1)).pipe(Effect.exit), "part id")
+        expectDefect(yield* ledger.settle(whole, "script", Money.fromMicros(-1)).pipe(Effect.exit), "non-negative")
+      }))
+
     it.effect("threshold alerts: once each, in order, per scope", () =>
       Effect.gen(function*() {
         const ledger = yield* BudgetLedger.BudgetLedger
@@ -388,6 +674,32 @@ const suite = <R>(
           }).pipe(Effect.provide(Layer.fresh(restart)))
           expect(alerts).toStrictEqual([`${Budget.scopeKey(scope)}@0.8`])
         }))
+
+      it.effect("settled parts survive a restart on the same database", () =>
+        Effect.gen(function*() {
+          const ledger = yield* BudgetLedger.BudgetLedger
+          const scope = channelDay("restart-parts")
+          const id = unique("restart-parts")
+          const request = { reservationId: id, scopes: [limited(scope, usd("1"))], amount: cents(27) }
+          yield* ledger.reserve(request)
+          yield* ledger.settle(id, "script", cents(2))
+          yield* ledger.settle(id, "voice", cents(5))
+
+          yield* Effect.gen(function*() {
+            const restarted = yield* BudgetLedger.BudgetLedger
+            const replay = yield* restarted.reserve(request)
+            expect(partsOf(replay.reservation)).toStrictEqual([["script", 20_000], ["voice", 50_000]])
+            expect(replay.reservation.remaining).toBe(cents(20))
+            const again = yield* restarted.settle(id, "voice", cents(9))
+            expect(again.replayed).toBe(true)
+            expect(again.part.amount).toBe(cents(5))
+            const next = yield* restarted.settle(id, "thumbnail", cents(4))
+            expect(next.reservation.remaining).toBe(cents(16))
+            const released = Option.getOrThrow(yield* restarted.release(id))
+            expect(released.settled).toBe(cents(11))
+          }).pipe(Effect.provide(Layer.fresh(restart)))
+          expect(yield* spendOf(scope)).toStrictEqual({ committed: 110_000, reserved: 0 })
+        }))
     }
 
     it.effect("interruption: interrupted reservations and commits never over-commit nor half-apply", () =>
@@ -460,8 +772,99 @@ const suite = <R>(
         expect(yield* spendOf(day)).toStrictEqual({ committed: Money.toMicros(limit), reserved: 0 })
       }))
 
+    it.effect("interruption: interrupted settles never half-apply a part; resumed, each part is charged once", () =>
+      Effect.gen(function*() {
+        const ledger = yield* BudgetLedger.BudgetLedger
+        const estimate = usd("0.27")
+        const count = 37
+        const limit = Money.multiply(estimate, count)
+        const day = globalDay()
+        const run = unique("interrupt-settle")
+        const videos = range(count).map(() => video("interrupt-settle"))
+        const request = (i: number): BudgetLedger.ReserveRequest => ({
+          reservationId: `${run}/${i}`,
+          scopes: [limited(videos[i]!, usd("3")), limited(day, limit)],
+          amount: estimate
+        })
+        yield* Effect.forEach(range(count), (i) => ledger.reserve(request(i)), { concurrency: "unbounded" })
+        const settles = range(count).flatMap((i) => videoParts.map(([partId, c]) => ({ i, partId, amount: cents(c) })))
+
+        // Each reservation holds exactly what its recorded parts say, whole parts only.
+        const audit = Effect.gen(function*() {
+          const reservations = yield* Effect.forEach(range(count), (i) =>
+            Effect.map(ledger.reserve(request(i)), (replay) => {
+              expect(replay.replayed).toBe(true)
+              return replay.reservation
+            }))
+          const perVideo = yield* spend(videos)
+          for (const i of range(count)) {
+            const reservation = reservations[i]!
+            for (const [partId, micros] of partsOf(reservation)) {
+              expect(
+                videoParts.find(([id]) =>
+                  id === partId
+                )![1] * 10_000
+              ).toBe(micros)
+            }
+            expect(perVideo[i]).toStrictEqual({
+              committed: Money.toMicros(reservation.settled),
+              reserved: Money.toMicros(reservation.remaining)
+            })
+          }
+          const total = yield* spendOf(day)
+          expect(total.committed).toBe(perVideo.reduce((sum, s) => sum + s.committed, 0))
+          expect(total.reserved).toBe(perVideo.reduce((sum, s) => sum + s.reserved, 0))
+          expect(total.committed + total.reserved).toBe(Money.toMicros(limit))
+          return reservations
+        })
+
+        // Interrupt all the settles in flight, once 20 have gone through.
+        const done = yield* Ref.make(0)
+        const twentyDone = yield* Deferred.make<void>()
+        const fibers = yield* Effect.forEach(settles, ({ amount, i, partId }) =>
+          ledger.settle(`${run}/${i}`, partId, amount).pipe(
+            Effect.tap(() =>
+              Ref.updateAndGet(done, (n) =>
+                n + 1).pipe(
+                  Effect.flatMap((n) =>
+                    n === 20 ? Deferred.succeed(twentyDone, undefined) : Effect.void
+                  )
+                )
+            ),
+            Effect.forkChild
+          ))
+        yield* Deferred.await(twentyDone)
+        yield* Fiber.interruptAll(fibers)
+        const afterInterrupt = yield* audit
+        const applied = settles.filter(({ i, partId }) =>
+          afterInterrupt[i]!.parts.some((part) => part.partId === partId)
+        )
+        expect(applied.length).toBeGreaterThanOrEqual(20)
+
+        // Resuming settles every part again: those applied before are replayed, none is charged twice.
+        const resumed = yield* Effect.forEach(
+          settles,
+          ({ amount, i, partId }) => ledger.settle(`${run}/${i}`, partId, amount),
+          { concurrency: "unbounded" }
+        )
+        expect(settles.filter((_, k) => resumed[k]!.replayed)).toStrictEqual(applied)
+        const final = yield* audit
+        for (const reservation of final) expect(reservation.settled).toBe(estimate)
+
+        // Interrupt releases in flight too: each releases whole or not at all.
+        const releases = yield* Effect.forEach(
+          range(count),
+          (i) => ledger.release(`${run}/${i}`).pipe(Effect.forkChild)
+        )
+        yield* Effect.yieldNow
+        yield* Fiber.interruptAll(releases)
+        yield* audit
+        yield* Effect.forEach(range(count), (i) => ledger.release(`${run}/${i}`), { concurrency: "unbounded" })
+        expect(yield* spendOf(day)).toStrictEqual({ committed: Money.toMicros(limit), reserved: 0 })
+      }))
+
     it.effect.prop(
-      "random reserve / commit / release: the invariant holds after every step and totals match a model",
+      "random reserve / commit / settle / release: the invariant holds after every step and totals match a model",
       { ops: Operations },
       ({ ops }) =>
         Effect.gen(function*() {
@@ -492,6 +895,23 @@ const suite = <R>(
               case "commit": {
                 const exit = yield* ledger.commit(ids[op.slot]!, cents(op.cents)).pipe(Effect.exit)
                 checkOutcome(exit, model.commit(op.slot, cents(op.cents)), scopes)
+                break
+              }
+              case "settle": {
+                const partId = `part-${op.part}`
+                const exit = yield* ledger.settle(ids[op.slot]!, partId, cents(op.cents)).pipe(Effect.exit)
+                checkOutcome(exit, model.settle(op.slot, partId, cents(op.cents)), scopes)
+                if (Exit.isSuccess(exit)) {
+                  // The answer is the reservation as the model has it: its parts, what they settled, what remains.
+                  const expected = model.reservations.get(op.slot)!
+                  const reservation = exit.value.reservation
+                  expect(reservation.state).toBe(expected.state)
+                  expect(partsOf(reservation)).toStrictEqual(
+                    [...expected.parts].map(([id, amount]) => [id, Money.toMicros(amount)])
+                  )
+                  expect(reservation.remaining).toBe(model.remaining(op.slot))
+                  expect(exit.value.part.amount).toBe(expected.parts.get(partId))
+                }
                 break
               }
               case "release": {
@@ -549,11 +969,16 @@ const Operation = Schema.Union([
     scopes: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 7 }))
   }),
   Schema.TaggedStruct("commit", { slot: Slot, cents: Cents }),
+  Schema.TaggedStruct("settle", {
+    slot: Slot,
+    part: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2 })),
+    cents: Cents
+  }),
   Schema.TaggedStruct("release", { slot: Slot })
 ])
 const Operations = Arbitrary.array(Arbitrary.schema(Operation), { minLength: 10, maxLength: 40 })
 
-type Expected = Result.Result<void, { readonly exceeded: number } | "not found">
+type Expected = Result.Result<void, { readonly exceeded: number } | "not found" | "defect">
 
 class Model {
   readonly rows = range(3).map(() => ({ committed: Money.zero, reserved: Money.zero }))
@@ -564,8 +989,17 @@ class Model {
       readonly scopes: ReadonlyArray<number>
       readonly amount: Money.Money
       state: "reserved" | "committed" | "released"
+      /** Settled parts, in the order they were settled. */
+      readonly parts: Map<string, Money.Money>
     }
   >()
+
+  /** What a reservation still holds: while reserved, its amount less its parts, never below zero. */
+  remaining(slot: number): Money.Money {
+    const reservation = this.reservations.get(slot)
+    if (reservation === undefined || reservation.state !== "reserved") return Money.zero
+    return Money.max(Money.zero, Money.subtract(reservation.amount, Money.sum(reservation.parts.values())))
+  }
 
   private admits(i: number, needed: Money.Money): boolean {
     const row = this.rows[i]!
@@ -589,7 +1023,7 @@ class Model {
     const refused = scopes.find((i) => !this.admits(i, amount))
     if (refused !== undefined) return Result.fail({ exceeded: refused })
     this.move(scopes, Money.zero, amount)
-    this.reservations.set(slot, { scopes, amount, state: "reserved" })
+    this.reservations.set(slot, { scopes, amount, state: "reserved", parts: new Map() })
     return Result.succeed(undefined)
   }
 
@@ -597,7 +1031,8 @@ class Model {
     const reservation = this.reservations.get(slot)
     if (reservation === undefined) return Result.fail("not found")
     if (reservation.state === "committed") return Result.succeed(undefined)
-    const held = reservation.state === "reserved" ? reservation.amount : Money.zero
+    if (reservation.parts.size > 0) return Result.fail("defect")
+    const held = this.remaining(slot)
     const excess = Money.subtract(actual, held)
     if (excess > 0) {
       const refused = reservation.scopes.find((i) => !this.admits(i, excess))
@@ -608,10 +1043,26 @@ class Model {
     return Result.succeed(undefined)
   }
 
+  settle(slot: number, partId: string, actual: Money.Money): Expected {
+    const reservation = this.reservations.get(slot)
+    if (reservation === undefined) return Result.fail("not found")
+    if (reservation.parts.has(partId)) return Result.succeed(undefined)
+    if (reservation.state === "committed") return Result.fail("defect")
+    const freed = Money.min(this.remaining(slot), actual)
+    const excess = Money.subtract(actual, freed)
+    if (excess > 0) {
+      const refused = reservation.scopes.find((i) => !this.admits(i, excess))
+      if (refused !== undefined) return Result.fail({ exceeded: refused })
+    }
+    this.move(reservation.scopes, actual, Money.negate(freed))
+    reservation.parts.set(partId, actual)
+    return Result.succeed(undefined)
+  }
+
   release(slot: number): void {
     const reservation = this.reservations.get(slot)
     if (reservation === undefined || reservation.state !== "reserved") return
-    this.move(reservation.scopes, Money.zero, Money.negate(reservation.amount))
+    this.move(reservation.scopes, Money.zero, Money.negate(this.remaining(slot)))
     reservation.state = "released"
   }
 }
@@ -623,6 +1074,8 @@ const checkOutcome = (
 ): void => {
   if (Result.isSuccess(expected)) {
     assert.isTrue(Exit.isSuccess(exit), `expected success, got ${String(exit)}`)
+  } else if (expected.failure === "defect") {
+    expectDefect(exit, "BudgetLedger")
   } else if (expected.failure === "not found") {
     assert.isTrue(Exit.isFailure(exit))
     const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
