@@ -1,19 +1,20 @@
 /**
- * The implementation of the domain's VideoPipeline workflow: script → voice → thumbnail → render → upload, each
- * stage run the one way every stage runs:
+ * The implementation of the domain's VideoPipeline workflow: script → voice → thumbnail → render → upload.
  *
- * 1. `<stage>:reserve` — choose the starting tier (the channel's quality, cheaper under soft budget control),
- *    estimate the stage's cost at that tier and reserve it in all of the video's budget scopes at once;
- * 2. `<stage>:run` — run the stage's provider chain in a scratch directory and store the produced file in
- *    the content-addressed artifact store;
- * 3. `<stage>:commit` — commit the actual cost (from the providers' usage), release the rest, and record the
- *    stage on the video.
+ * 1. `budget:reserve` — choose the starting tier (the channel's quality, cheaper under soft budget control) and
+ *    reserve the whole video's estimate at that tier in all of its budget scopes at once (day, tenant, channel,
+ *    month, video): a video that starts is funded to its end, and a budget that admits N videos lets N start.
+ * 2. for each stage, `<stage>:run` — run the stage's provider chain in a scratch directory and store the
+ *    produced file in the content-addressed artifact store; then `<stage>:settle` — move the stage's actual
+ *    cost (from the providers' usage) out of the reservation into committed spend, and record the stage.
+ * 3. `budget:release` — give back what the estimate held beyond the actual costs.
  *
  * Each step is an activity with a stable, unique name, so its result is stored by the workflow engine: after a
  * crash the pipeline resumes at the first unfinished step, and a finished stage is never run or paid for
- * again. Every step is also idempotent on its own (reservations by id, artifacts by content, records by
- * value), for a crash inside a step. A budget refusal fails the video at once and is never retried; a stage
- * whose every provider failed releases its reservation and fails the video with every attempt recorded.
+ * again. Every step is also idempotent on its own (the reservation by video id, settlements by stage, artifacts
+ * by content, records by value), for a crash inside a step. A budget refusal fails the video at once and is
+ * never retried; a stage whose every provider failed releases what is left of the reservation and fails the
+ * video with every attempt recorded.
  *
  * @since 0.1.0
  */
