@@ -11,7 +11,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Ids, Money, Video } from "@ytempire/domain"
 import { ArtifactStore, YtempireRuntime } from "@ytempire/runtime"
-import { Config, Console, Effect, Option, Redacted, Schema, Stream } from "effect"
+import { Config, Console, Effect, Logger, Option, Redacted, Schema, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Path from "node:path"
 
@@ -120,6 +120,8 @@ const demo = Command.make(
 
 demo.pipe(
   Command.run({ version: "0.1.0" }),
+  // Logs go to stderr with the progress, so that stdout holds only the JSON line.
+  Effect.provideService(Logger.LogToStderr, true),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain
 )
