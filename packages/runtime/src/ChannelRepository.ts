@@ -96,9 +96,10 @@ export class ChannelRepository extends Context.Service<ChannelRepository, {
    */
   static readonly layerMemory: Layer.Layer<ChannelRepository> = Layer.effect(ChannelRepository)(
     Effect.gen(function*() {
+      // One Map, changed in place inside each synchronous Ref update (no copy per write).
       const channels = yield* Ref.make(new Map<string, Channel.Channel>())
       return ChannelRepository.of({
-        put: (channel) => Ref.update(channels, (map) => new Map(map).set(channel.id, channel)).pipe(Effect.as(channel)),
+        put: (channel) => Ref.update(channels, (map) => map.set(channel.id, channel)).pipe(Effect.as(channel)),
         get: (channelId) =>
           Ref.get(channels).pipe(Effect.flatMap((map) => {
             const channel = map.get(channelId)
