@@ -45,6 +45,7 @@ import * as BudgetLedger from "./BudgetLedger.ts"
 import * as ChannelEntity from "./ChannelEntity.ts"
 import * as ChannelRepository from "./ChannelRepository.ts"
 import * as EmbeddedSql from "./EmbeddedSql.ts"
+import * as MessageRetention from "./MessageRetention.ts"
 import * as Offline from "./providers/Offline.ts"
 import * as VideoPipeline from "./VideoPipeline.ts"
 import * as VideoRepository from "./VideoRepository.ts"
@@ -75,6 +76,8 @@ export interface Config {
   readonly maxInFlightPerChannel?: number | undefined
   /** Prices, operation-wide budget limits, the budget time zone, the expected work of a video, retries. */
   readonly pipeline?: Partial<typeof VideoPipeline.PipelineSettings.Service> | undefined
+  /** How long processed cluster messages are kept (default 7 days; deduplication of a re-sent message lasts as long). */
+  readonly messageRetention?: Duration.Input | undefined
   /** How often a runner looks for due scheduled messages (default 1 second). */
   readonly messagePollInterval?: Duration.Input | undefined
 }
@@ -122,15 +125,18 @@ const storageLayer = (config: Config): Layer.Layer<StorageServices, StartupError
       const sql = storage._tag === "embedded"
         ? EmbeddedSql.layer({ dataDir: config.dataDir })
         : PgClient.layer({ url: storage.url })
-      return Layer.mergeAll(
+      const stores = Layer.mergeAll(
         SingleRunner.layer({ runnerStorage: "sql", shardingConfig: sharding }).pipe(
           Layer.provide(Digest.layerWebCrypto)
         ),
         VideoRepository.VideoRepository.layerSql,
         ChannelRepository.ChannelRepository.layerSql,
         BudgetLedger.BudgetLedger.layerSql
-      ).pipe(
-        Layer.provide(sql)
+      ).pipe(Layer.provideMerge(sql))
+      // effect/cluster never deletes processed messages: without this the message tables grow forever. Built
+      // after the stores, so that the cluster's tables exist when it first runs.
+      return MessageRetention.layer({ retention: config.messageRetention ?? "7 days" }).pipe(
+        Layer.provideMerge(stores)
       )
     }
   }
