@@ -12,6 +12,9 @@
  *
  * **Gotchas**: arithmetic that would leave the safe-integer range (about ±$9 billion) throws a `RangeError`
  * rather than lose precision; `toDollars` gives a float for metrics and must not be summed back into money.
+ * A `Money` value is a plain number of micro-dollars, so `JSON.stringify` of a model prints micro-dollars
+ * (`3000000` for $3.00) while the `Money` schema reads a JSON number as dollars: always encode models with their
+ * schema (`Schema.encodeSync(Model)`, as RPC and storage do), never with bare `JSON.stringify`.
  *
  * @since 0.1.0
  */
