@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import type { Channel, GpuJobSpec, Ids, Stage } from "@ytempire/domain"
-import { Context } from "effect"
+import { Context, Effect } from "effect"
 import type * as ProviderChain from "./ProviderChain.ts"
 
 /**
@@ -98,3 +98,23 @@ export class Renderer extends Context.Service<Renderer, Chain>()("@ytempire/runt
  * @category services
  */
 export class Publisher extends Context.Service<Publisher, Chain>()("@ytempire/runtime/Providers/Publisher") {}
+
+/**
+ * The chain of a stage, from the stage's service.
+ *
+ * @category accessors
+ */
+export const chainOf = Effect.fnUntraced(function*(stage: Stage.Stage) {
+  switch (stage) {
+    case "script":
+      return yield* ScriptWriter
+    case "voice":
+      return yield* Narrator
+    case "thumbnail":
+      return yield* ThumbnailArtist
+    case "render":
+      return yield* Renderer
+    case "upload":
+      return yield* Publisher
+  }
+})

@@ -82,21 +82,6 @@ const Produced = Schema.Struct({
 })
 type Produced = typeof Produced.Type
 
-const chainOf = Effect.fnUntraced(function*(stage: Stage.Stage) {
-  switch (stage) {
-    case "script":
-      return yield* Providers.ScriptWriter
-    case "voice":
-      return yield* Providers.Narrator
-    case "thumbnail":
-      return yield* Providers.ThumbnailArtist
-    case "render":
-      return yield* Providers.Renderer
-    case "upload":
-      return yield* Providers.Publisher
-  }
-})
-
 const withStage = (video: Video.Video, record: Video.StageRecord): Video.Video => {
   const stages = [...video.stages.filter((existing) => existing.stage !== record.stage), record]
     .toSorted((a, b) => Stage.all.indexOf(a.stage) - Stage.all.indexOf(b.stage))
@@ -208,7 +193,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
         success: Produced,
         error: Video.StageFailed,
         execute: Effect.gen(function*() {
-          const chain = yield* chainOf(stage)
+          const chain = yield* Providers.chainOf(stage)
           const startedAt = yield* DateTime.now
           yield* videos.update(payload.videoId, (video) =>
             withStage(

@@ -43,26 +43,11 @@ type Inputs = Partial<Record<Stage.Stage, string>>
 /** The test's temporary directory: the publisher's data directory and the stages' scratch directories. */
 class TestDir extends Context.Service<TestDir, string>()("test/providers/Offline/TestDir") {}
 
-const chainOf = Effect.fnUntraced(function*(stage: Stage.Stage) {
-  switch (stage) {
-    case "script":
-      return yield* Providers.ScriptWriter
-    case "voice":
-      return yield* Providers.Narrator
-    case "thumbnail":
-      return yield* Providers.ThumbnailArtist
-    case "render":
-      return yield* Providers.Renderer
-    case "upload":
-      return yield* Providers.Publisher
-  }
-})
-
 /** Runs one stage through its chain for `videoId`, in a fresh scratch directory, from the files in `inputs`. */
 const runStage = Effect.fnUntraced(function*(stage: Stage.Stage, videoId: Ids.VideoId, inputs: Inputs) {
   const fs = yield* FileSystem.FileSystem
   const dir = yield* TestDir
-  const chain = yield* chainOf(stage)
+  const chain = yield* Providers.chainOf(stage)
   const scratch = yield* fs.makeTempDirectory({ directory: dir, prefix: `${videoId}-${stage}-` }).pipe(Effect.orDie)
   return yield* ProviderChain.run(stage, chain.providers, { channel, videoId, topic, scratch, inputs }, {
     startTier: "local",
