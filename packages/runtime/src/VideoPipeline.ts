@@ -1,13 +1,14 @@
 /**
  * The implementation of the domain's VideoPipeline workflow: script → voice → thumbnail → render → upload.
  *
+ * 0. `start` — read the channel's settings (kept for every replay) and mark the video running;
  * 1. `budget:reserve` — choose the starting tier (the channel's quality, cheaper under soft budget control) and
  *    reserve the whole video's estimate at that tier in all of its budget scopes at once (day, tenant, channel,
  *    month, video): a video that starts is funded to its end, and a budget that admits N videos lets N start.
  * 2. for each stage, `<stage>:run` — run the stage's provider chain in a scratch directory and store the
  *    produced file in the content-addressed artifact store; then `<stage>:settle` — move the stage's actual
  *    cost (from the providers' usage) out of the reservation into committed spend, and record the stage.
- * 3. `budget:release` — give back what the estimate held beyond the actual costs.
+ * 3. `finish` — give back what the estimate held beyond the actual costs, and mark the video completed.
  *
  * Each step is an activity with a stable, unique name, so its result is stored by the workflow engine: after a
  * crash the pipeline resumes at the first unfinished step, and a finished stage is never run or paid for
@@ -111,29 +112,22 @@ export const layer = Pipeline.VideoPipeline.toLayer(
     const listener = yield* VideoFinishedListener
     const spender = { tenantId: payload.tenantId, channelId: payload.channelId, videoId: payload.videoId }
 
-    // The channel's settings as they were when the video started, kept for every replay.
+    // The channel's settings as they were when the video started, kept for every replay; the video is running.
     const channel = yield* Activity.make({
-      name: "channel",
+      name: "start",
       success: Channel.Channel,
       error: Channel.ChannelNotFound,
       execute: Effect.gen(function*() {
         const channels = yield* ChannelRepository.ChannelRepository
-        return yield* channels.get(payload.channelId)
+        const channel = yield* channels.get(payload.channelId)
+        const now = yield* DateTime.now
+        yield* videos.update(
+          payload.videoId,
+          (video) =>
+            video.status === "queued" ? new Video.Video({ ...video, status: "running", updatedAt: now }) : video
+        ).pipe(Effect.orDie)
+        return channel
       })
-    })
-
-    yield* Activity.make({
-      name: "start",
-      execute: DateTime.now.pipe(
-        Effect.flatMap((now) =>
-          videos.update(
-            payload.videoId,
-            (video) =>
-              video.status === "queued" ? new Video.Video({ ...video, status: "running", updatedAt: now }) : video
-          )
-        ),
-        Effect.orDie
-      )
     })
 
     const fail = (stage: Stage.Stage, error: Video.RecordedError, attempts: ReadonlyArray<Video.ProviderAttempt>) =>
@@ -267,21 +261,18 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       inputs[stage] = artifacts.pathOf(produced.artifact)
     }
 
-    // What the estimate held beyond the actual costs goes back to the budgets.
-    yield* Activity.make({ name: "budget:release", execute: Effect.orDie(ledger.release(budget.reservationId)) })
-
+    // What the estimate held beyond the actual costs goes back to the budgets, and the video is done.
     yield* Activity.make({
       name: "finish",
-      execute: DateTime.now.pipe(
-        Effect.flatMap((now) =>
-          videos.update(
-            payload.videoId,
-            (video) => new Video.Video({ ...video, status: "completed", updatedAt: now, completedAt: now })
-          )
-        ),
-        Effect.flatMap(listener.onFinished),
-        Effect.orDie
-      )
+      execute: Effect.gen(function*() {
+        yield* ledger.release(budget.reservationId)
+        const now = yield* DateTime.now
+        const video = yield* videos.update(
+          payload.videoId,
+          (video) => new Video.Video({ ...video, status: "completed", updatedAt: now, completedAt: now })
+        )
+        yield* listener.onFinished(video)
+      }).pipe(Effect.orDie)
     })
   })
 )
