@@ -119,14 +119,14 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       error: Channel.ChannelNotFound,
       execute: Effect.gen(function*() {
         const channels = yield* ChannelRepository.ChannelRepository
-        const channel = yield* channels.get(payload.channelId)
+        const current = yield* channels.get(payload.channelId)
         const now = yield* DateTime.now
         yield* videos.update(
           payload.videoId,
           (video) =>
             video.status === "queued" ? new Video.Video({ ...video, status: "running", updatedAt: now }) : video
         ).pipe(Effect.orDie)
-        return channel
+        return current
       })
     })
 
@@ -267,11 +267,11 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       execute: Effect.gen(function*() {
         yield* ledger.release(budget.reservationId)
         const now = yield* DateTime.now
-        const video = yield* videos.update(
+        const completed = yield* videos.update(
           payload.videoId,
           (video) => new Video.Video({ ...video, status: "completed", updatedAt: now, completedAt: now })
         )
-        yield* listener.onFinished(video)
+        yield* listener.onFinished(completed)
       }).pipe(Effect.orDie)
     })
   })
