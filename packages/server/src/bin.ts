@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `ytempire` executable. Bad input ends it with one line naming what is wrong and exit code 2.
+ * The `ytempire` executable. Bad input ends it with exit code 2: a malformed command line after the usage and
+ * what was wrong, a bad value after one line naming it.
  *
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import { Command } from "effect/cli"
+import { CliError, Command } from "effect/cli"
 import * as Cli from "./Cli.ts"
 import { version } from "./Version.ts"
 
@@ -18,6 +19,11 @@ Cli.ytempire.pipe(
         process.exitCode = 2
       }))
     )),
+  // A malformed command line has been explained already (the usage and what was wrong): exit 2, like getopt.
+  Effect.catchIf(CliError.isCliError, () =>
+    Effect.sync(() => {
+      process.exitCode = 2
+    })),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain
 )

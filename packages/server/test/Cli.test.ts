@@ -58,9 +58,13 @@ describe("ytempire estimate", () => {
     expect(negative.stderr).toMatch(/--price google\.tts: must not be negative/)
   })
 
-  it("refuses a negative video count", () => {
-    const { status, stderr } = ytempire("estimate", "--videos-per-day", "-3")
-    expect(status).not.toBe(0)
-    expect(stderr).toMatch(/--videos-per-day/)
+  it("refuses a malformed command line with exit code 2, naming the flag", () => {
+    const negative = ytempire("estimate", "--videos-per-day", "-3")
+    expect(negative.status).toBe(2)
+    expect(negative.stderr).toMatch(/--videos-per-day/)
+    const fractional = ytempire("estimate", "--narration-chars", "1.5")
+    expect(fractional.status).toBe(2)
+    expect(fractional.stderr).toMatch(/--narration-chars/)
+    expect(ytempire("estimate", "--help").status).toBe(0)
   })
 })
