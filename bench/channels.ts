@@ -8,27 +8,11 @@
  *
  * One JSON line goes to stdout; progress to stderr.
  */
-import { NodeServices } from "@effect/platform-node"
 import { Channel, ChannelEntity as Contract, Ids } from "@ytempire/domain"
-import {
-  ArtifactStore,
-  BudgetLedger,
-  ChannelEntity,
-  ChannelRepository,
-  VideoPipeline,
-  VideoRepository
-} from "@ytempire/runtime"
-import { Clock, Console, Effect, FileSystem, Layer, Schema } from "effect"
+import { ChannelRepository, YtempireRuntime } from "@ytempire/runtime"
+import { Clock, Console, Effect, FileSystem, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import {
-  ClusterWorkflowEngine,
-  MessageStorage,
-  RunnerHealth,
-  Runners,
-  RunnerStorage,
-  Sharding,
-  ShardingConfig
-} from "effect/cluster"
+import { Sharding } from "effect/cluster"
 import { availableParallelism, loadavg } from "node:os"
 import * as InstantProviders from "./instantProviders.ts"
 
@@ -56,28 +40,13 @@ const memory = Effect.sync(() => {
 
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024 * 10) / 10
 
-/** The runtime's channel entities and pipeline on memory storage (as YtempireRuntime's memory mode). */
+/** The runtime in its memory mode, with instant providers and a short idle time for channel actors. */
 const benchLayer = (maxIdleMillis: number, dataDir: string) =>
-  Layer.mergeAll(
-    VideoPipeline.layer.pipe(Layer.provide(ChannelEntity.layerFinishedListener)),
-    ChannelEntity.layer({ maxIdleTime: maxIdleMillis })
-  ).pipe(
-    Layer.provideMerge(ClusterWorkflowEngine.layer),
-    Layer.provideMerge(InstantProviders.layer),
-    Layer.provideMerge(ArtifactStore.ArtifactStore.layer(dataDir)),
-    Layer.provideMerge(Layer.mergeAll(
-      Sharding.layer.pipe(
-        Layer.provideMerge(Runners.layerNoop),
-        Layer.provideMerge(MessageStorage.layerMemory),
-        Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
-        Layer.provide(ShardingConfig.layer({ entityMessagePollInterval: "1 second" }))
-      ),
-      VideoRepository.VideoRepository.layerMemory,
-      ChannelRepository.ChannelRepository.layerMemory,
-      BudgetLedger.BudgetLedger.layerMemory
-    )),
-    Layer.provide(NodeServices.layer)
-  )
+  YtempireRuntime.layerWithProviders({
+    dataDir,
+    storage: { _tag: "memory" },
+    channelIdleTime: maxIdleMillis
+  }, InstantProviders.layer)
 
 const registration = (index: number) =>
   new Channel.ChannelRegistration({

@@ -157,9 +157,7 @@ const memoryStorage = Layer.mergeAll(
     Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
     Layer.provide(ShardingConfig.layer(shardingConfig))
   ),
-  VideoRepository.VideoRepository.layerMemory,
-  ChannelRepository.ChannelRepository.layerMemory,
-  BudgetLedger.BudgetLedger.layerMemory
+  VideoPipeline.layerMemoryStores
 )
 
 const server = Config.all({

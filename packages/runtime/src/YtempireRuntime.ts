@@ -74,6 +74,8 @@ export interface Config {
   readonly providers?: Omit<Offline.Options, "dataDir"> | undefined
   /** Videos of one channel produced at a time (default 1). */
   readonly maxInFlightPerChannel?: number | undefined
+  /** How long an idle channel actor stays in memory (default 5 minutes). */
+  readonly channelIdleTime?: Duration.Input | undefined
   /** Prices, operation-wide budget limits, the budget time zone, the expected work of a video, retries. */
   readonly pipeline?: Partial<typeof VideoPipeline.PipelineSettings.Service> | undefined
   /** How long processed cluster messages are kept (default 7 days; deduplication of a re-sent message lasts as long). */
@@ -102,6 +104,22 @@ type StorageServices =
   | ChannelRepository.ChannelRepository
   | BudgetLedger.BudgetLedger
 
+/**
+ * A single-process cluster whose messages live in memory (nothing is kept): the memory mode's, and the one tests
+ * and benchmarks run entities and workflows on.
+ *
+ * @category layers
+ */
+export const layerMemoryCluster = (
+  sharding: Partial<ShardingConfig.ShardingConfig["Service"]> = {}
+): Layer.Layer<Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage> =>
+  Sharding.layer.pipe(
+    Layer.provideMerge(Runners.layerNoop),
+    Layer.provideMerge(MessageStorage.layerMemory),
+    Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
+    Layer.provide(ShardingConfig.layer(sharding))
+  )
+
 const storageLayer = (config: Config): Layer.Layer<StorageServices, StartupError> => {
   const storage = config.storage ?? { _tag: "embedded" }
   const sharding: Partial<ShardingConfig.ShardingConfig["Service"]> = {
@@ -109,17 +127,7 @@ const storageLayer = (config: Config): Layer.Layer<StorageServices, StartupError
   }
   switch (storage._tag) {
     case "memory":
-      return Layer.mergeAll(
-        Sharding.layer.pipe(
-          Layer.provideMerge(Runners.layerNoop),
-          Layer.provideMerge(MessageStorage.layerMemory),
-          Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
-          Layer.provide(ShardingConfig.layer(sharding))
-        ),
-        VideoRepository.VideoRepository.layerMemory,
-        ChannelRepository.ChannelRepository.layerMemory,
-        BudgetLedger.BudgetLedger.layerMemory
-      )
+      return Layer.mergeAll(layerMemoryCluster(sharding), VideoPipeline.layerMemoryStores)
     case "embedded":
     case "postgres": {
       const sql = storage._tag === "embedded"
@@ -161,7 +169,7 @@ export const layerWithProviders = <E>(config: Config, providers: Layer.Layer<Off
   Ytempire.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(
       VideoPipeline.layer.pipe(Layer.provide(ChannelEntity.layerFinishedListener)),
-      ChannelEntity.layer({ maxInFlight: config.maxInFlightPerChannel })
+      ChannelEntity.layer({ maxInFlight: config.maxInFlightPerChannel, maxIdleTime: config.channelIdleTime })
     )),
     Layer.provideMerge(ClusterWorkflowEngine.layer),
     Layer.provideMerge(providers),

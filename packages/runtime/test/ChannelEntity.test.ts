@@ -1,17 +1,16 @@
 import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Budget, Channel, ChannelEntity as Contract, Ids, Money, Video } from "@ytempire/domain"
-import { ArtifactStore, BudgetLedger, ChannelEntity, VideoPipeline, VideoRepository } from "@ytempire/runtime"
-import { DateTime, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
 import {
-  ClusterWorkflowEngine,
-  MessageStorage,
-  RunnerHealth,
-  Runners,
-  RunnerStorage,
-  Sharding,
-  ShardingConfig
-} from "effect/cluster"
+  ArtifactStore,
+  BudgetLedger,
+  ChannelEntity,
+  VideoPipeline,
+  VideoRepository,
+  YtempireRuntime
+} from "@ytempire/runtime"
+import { DateTime, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
+import { ClusterWorkflowEngine } from "effect/cluster"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -31,12 +30,7 @@ const registration = (id: string, fields: Record<string, unknown> = {}) =>
   })
 
 /** effect/cluster's TestRunner, polling for due messages (scheduled wake-ups) every 50 ms instead of 10 s. */
-const testRunner = Sharding.layer.pipe(
-  Layer.provideMerge(Runners.layerNoop),
-  Layer.provideMerge(MessageStorage.layerMemory),
-  Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
-  Layer.provide(ShardingConfig.layer({ entityMessagePollInterval: "50 millis" }))
-)
+const testRunner = YtempireRuntime.layerMemoryCluster({ entityMessagePollInterval: "50 millis" })
 
 const withChannels = <A, E, R>(
   body: (providers: FakeProviders.FakeProviders) => Effect.Effect<A, E, R>,
