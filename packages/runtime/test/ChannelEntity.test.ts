@@ -1,16 +1,7 @@
-import { NodeServices } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Budget, Channel, ChannelEntity as Contract, Ids, Money, Video } from "@ytempire/domain"
-import {
-  ArtifactStore,
-  BudgetLedger,
-  ChannelEntity,
-  VideoPipeline,
-  VideoRepository,
-  YtempireRuntime
-} from "@ytempire/runtime"
-import { DateTime, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
-import { ClusterWorkflowEngine } from "effect/cluster"
+import { BudgetLedger, ChannelEntity, VideoRepository, YtempireRuntime } from "@ytempire/runtime"
+import { DateTime, Effect, Option, Ref, Schema, Stream } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -30,33 +21,17 @@ const registration = (id: string, fields: Record<string, unknown> = {}) =>
   })
 
 /** effect/cluster's TestRunner, polling for due messages (scheduled wake-ups) every 50 ms instead of 10 s. */
-const testRunner = YtempireRuntime.layerMemoryCluster({ entityMessagePollInterval: "50 millis" })
-
-const withChannels = <A, E, R>(
-  body: (providers: FakeProviders.FakeProviders) => Effect.Effect<A, E, R>,
-  options: ChannelEntity.Options = {}
-) =>
+/** The runtime in its memory mode with stand-in providers, polling for due wake-ups every 50 ms, not 1 s. */
+const withChannels = <A, E, R>(body: (providers: FakeProviders.FakeProviders) => Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const providers = yield* FakeProviders.make
-    const dataDir = mkdtempSync(join(tmpdir(), "ytempire-channels-"))
-    const layer = Layer.mergeAll(
-      VideoPipeline.layer.pipe(Layer.provide(ChannelEntity.layerFinishedListener)),
-      ChannelEntity.layer(options)
-    ).pipe(
-      Layer.provideMerge(ClusterWorkflowEngine.layer),
-      Layer.provideMerge(testRunner),
-      Layer.provideMerge(VideoPipeline.layerMemoryStores),
-      Layer.provideMerge(providers.layer),
-      Layer.provideMerge(ArtifactStore.ArtifactStore.layer(dataDir)),
-      Layer.provideMerge(
-        Layer.succeed(VideoPipeline.PipelineSettings)({
-          ...VideoPipeline.PipelineSettings.defaultValue(),
-          retry: { attemptTimeout: "1 minute", maxAttempts: 1, baseDelay: 0, maxDelay: 0 }
-        })
-      ),
-      Layer.provide(NodeServices.layer)
-    )
-    return yield* body(providers).pipe(Effect.provide(layer))
+    const runtime = YtempireRuntime.layerWithProviders({
+      dataDir: mkdtempSync(join(tmpdir(), "ytempire-channels-")),
+      storage: { _tag: "memory" },
+      messagePollInterval: "50 millis",
+      pipeline: { retry: { attemptTimeout: "1 minute", maxAttempts: 1, baseDelay: 0, maxDelay: 0 } }
+    }, providers.layer)
+    return yield* body(providers).pipe(Effect.provide(runtime))
   })
 
 const channelClient = (id: string) => Effect.map(Contract.ChannelEntity.client, (clientFor) => clientFor(id))
