@@ -1,13 +1,11 @@
 /**
  * Instant stand-ins for the five stage chains, for benchmarks of the runtime's own overhead: each stage has one
- * provider, which writes a tiny file naming its stage and the video into its scratch directory and reports a
- * fixed usage. No latency, no failures, so what a benchmark measures is the pipeline around the providers.
+ * provider, which hands back a few bytes naming its stage and the video (stored as the stage's artifact file)
+ * and reports a fixed usage. No latency, no failures, so what a benchmark measures is the pipeline around the providers.
  */
 import { Pricing, type Provider, type Stage } from "@ytempire/domain"
 import { Providers } from "@ytempire/runtime"
 import { Effect, Layer } from "effect"
-import { writeFileSync } from "node:fs"
-import { join } from "node:path"
 
 const provider = (
   stage: Stage.Stage,
@@ -19,11 +17,10 @@ const provider = (
   name,
   tier,
   run: (input) =>
-    Effect.sync(() => {
-      const path = join(input.scratch, `${stage}.txt`)
-      writeFileSync(path, `${stage} of ${input.videoId}`)
-      return { value: { path, mediaType: "text/plain" }, usage }
-    })
+    Effect.sync(() => ({
+      value: { bytes: new TextEncoder().encode(`${stage} of ${input.videoId}`), mediaType: "text/plain" },
+      usage
+    }))
 })
 
 /** The five stage chains, one instant provider each. */

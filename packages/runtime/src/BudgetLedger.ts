@@ -579,7 +579,36 @@ interface Outcome<A> {
   readonly alerted: boolean
 }
 
-const micros = (value: bigint | number): Money.Money => Money.fromMicros(Number(value))
+/** A scope row as a one-statement operation returns it (null columns when it joined no scope row). */
+interface ScopeColumns {
+  readonly scope_key: string | null
+  readonly scope: unknown
+  readonly limit_micros: bigint | number | null
+  readonly committed_micros: bigint | number
+  readonly reserved_micros: bigint | number
+  readonly alerted_percent: number
+}
+
+/** A row of the one-statement settle or release: a scope row, and its reservation. */
+interface SettleRecord extends ScopeColumns {
+  readonly scope_keys: ReadonlyArray<string>
+  readonly amount_micros: bigint | number
+  readonly settled_micros: bigint | number
+  readonly earlier_parts: unknown
+}
+
+const micros = (value: bigint | number | string): Money.Money => Money.fromMicros(Number(value))
+
+/** A row of the one-statement reserve: a scope row, and how many alerts the statement recorded. */
+interface ReserveRecord extends ScopeColumns {
+  readonly alerts: bigint | number | string
+}
+
+/** `[[partId, amount], …]` as JSON (text, or parsed by the driver) into parts. */
+const parsePartList = (value: unknown): ReadonlyArray<SettledPart> => {
+  const list = (typeof value === "string" ? JSON.parse(value) : value) as ReadonlyArray<readonly [string, number]>
+  return list.map(([partId, amount]) => new SettledPart({ partId, amount: micros(amount) }))
+}
 
 const decodeScope = Schema.decodeUnknownEffect(Budget.BudgetScope)
 const encodeScope = Schema.encodeEffect(Budget.BudgetScope)
@@ -639,16 +668,38 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       })
     })
 
+    /** The scope rows of a one-statement operation's records, in the order of `keys`. */
+    const rowsFromRecords = (keys: ReadonlyArray<string>, records: ReadonlyArray<ScopeColumns>) => {
+      const byKey = new Map(records.flatMap((record) => record.scope_key === null ? [] : [[record.scope_key, record]]))
+      return Effect.forEach(keys, (key) => {
+        const record = byKey.get(key)
+        return record === undefined
+          ? Effect.die(new Error(`BudgetLedger: the row of scope ${key} is missing`))
+          : toRow(record as ScopeRecord)
+      })
+    }
+
     const writePlan = Effect.fnUntraced(function*(plan: Plan) {
-      for (const row of plan.rows) {
+      // One statement for all the rows (each round trip costs more than the work), as one JSON parameter.
+      if (plan.rows.length > 0) {
+        const planned = JSON.stringify(plan.rows.map((row) => ({
+          scope_key: row.key,
+          limit_micros: Option.getOrNull(row.limit),
+          committed_micros: row.committed,
+          reserved_micros: row.reserved,
+          alerted_percent: row.alertedPercent
+        })))
         yield* sql`
-          UPDATE budget_scopes SET
-            limit_micros = ${Option.match(row.limit, { onNone: () => null, onSome: BigInt })},
-            committed_micros = ${BigInt(row.committed)},
-            reserved_micros = ${BigInt(row.reserved)},
-            alerted_percent = ${row.alertedPercent},
+          UPDATE budget_scopes AS scopes SET
+            limit_micros = planned.limit_micros,
+            committed_micros = planned.committed_micros,
+            reserved_micros = planned.reserved_micros,
+            alerted_percent = planned.alerted_percent,
             updated_at = now()
-          WHERE scope_key = ${row.key}
+          FROM jsonb_to_recordset(${planned}::jsonb) AS planned (
+            scope_key text, limit_micros bigint, committed_micros bigint, reserved_micros bigint, alerted_percent integer
+          )
+          WHERE scopes.scope_key = planned.scope_key
         `
       }
       const alerts = plan.alerts.map((alert) => ({
@@ -864,6 +915,10 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         INSERT INTO budget_reservation_parts (reservation_id, part_id, amount_micros)
         VALUES (${reservationId}, ${partId}, ${BigInt(actual)})
       `
+      yield* sql`
+        UPDATE budget_reservations SET settled_micros = settled_micros + ${BigInt(actual)}
+        WHERE reservation_id = ${reservationId}
+      `
       const part = new SettledPart({ partId, amount: actual })
       const reservation = yield* toReservation(record, plan.success.rows, [...parts, part])
       const value: Settled = { reservation, part, level: strictestOf(plan.success.rows), replayed: false }
@@ -891,9 +946,100 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       }
     })
 
+    /**
+     * The common reserve, in one statement: a new reservation in scopes whose rows exist (every reservation after
+     * the first of a scope's period). Each row gets the request's limit and the amount; the database's check of
+     * the invariant refuses a row without room (the statement then fails and applied nothing), and the alerts due
+     * are recorded as the transaction would record them. `None` for the other cases (a replay, a missing row, no
+     * room): the transaction decides those, with the exact `BudgetExceeded`.
+     */
+    const reserveExisting = Effect.fnUntraced(function*(
+      request: ReserveRequest,
+      entries: ReadonlyArray<ScopeLimit & { readonly key: string }>
+    ) {
+      const keys = entries.map((entry) => entry.key)
+      const amount = BigInt(request.amount)
+      const requested = JSON.stringify(entries.map((entry) => ({
+        scope_key: entry.key,
+        limit_micros: Option.getOrNull(entry.limit)
+      })))
+      const thresholds = Budget.alertThresholds.map(percentOf)
+      const records = yield* sql<ReserveRecord>`
+        WITH reservation AS (
+          INSERT INTO budget_reservations (reservation_id, scope_keys, amount_micros)
+          SELECT ${request.reservationId}, ${keys}::text[], ${amount}
+          WHERE (SELECT count(*) FROM budget_scopes WHERE scope_key = ANY(${keys}::text[])) = ${keys.length}
+          ON CONFLICT (reservation_id) DO NOTHING
+          RETURNING reservation_id
+        ),
+        requested AS (
+          SELECT * FROM jsonb_to_recordset(${requested}::jsonb) AS requested (scope_key text, limit_micros bigint)
+        ),
+        -- Locked in key order, like every transaction of the ledger locks them (no deadlocks).
+        locked AS (
+          SELECT scopes.scope_key, scopes.committed_micros + scopes.reserved_micros + ${amount} AS spent_micros,
+            scopes.alerted_percent
+          FROM budget_scopes AS scopes, reservation
+          WHERE scopes.scope_key = ANY(${keys}::text[])
+          ORDER BY scopes.scope_key
+          FOR UPDATE OF scopes
+        ),
+        -- Thresholds reached, measured like Budget.reached: a zero limit is reached by any spend.
+        reached AS (
+          SELECT locked.scope_key, threshold, locked.spent_micros, requested.limit_micros
+          FROM locked
+          JOIN requested USING (scope_key)
+          CROSS JOIN unnest(${thresholds}::integer[]) AS threshold
+          WHERE requested.limit_micros IS NOT NULL
+            AND threshold > locked.alerted_percent
+            AND CASE WHEN requested.limit_micros = 0 THEN locked.spent_micros > 0
+              ELSE locked.spent_micros * 100 >= requested.limit_micros * threshold END
+        ),
+        moved AS (
+          UPDATE budget_scopes AS scopes SET
+            reserved_micros = scopes.reserved_micros + ${amount},
+            limit_micros = requested.limit_micros,
+            alerted_percent = GREATEST(
+              scopes.alerted_percent,
+              coalesce((SELECT max(threshold) FROM reached WHERE reached.scope_key = scopes.scope_key), 0)
+            ),
+            updated_at = now()
+          FROM locked JOIN requested USING (scope_key)
+          WHERE scopes.scope_key = locked.scope_key
+          RETURNING scopes.scope_key, scopes.scope, scopes.limit_micros, scopes.committed_micros,
+            scopes.reserved_micros, scopes.alerted_percent
+        ),
+        alerted AS (
+          INSERT INTO budget_alerts (scope_key, threshold_percent, spent_micros, limit_micros)
+          SELECT scope_key, threshold, spent_micros, limit_micros FROM reached
+          ORDER BY scope_key, threshold
+          ON CONFLICT (scope_key, threshold_percent) DO NOTHING
+          RETURNING alert_id
+        )
+        SELECT moved.*, (SELECT count(*) FROM alerted) AS alerts
+        FROM moved
+      `
+      if (records.length === 0) return Option.none<Outcome<Reserved>>()
+      const rows = yield* rowsFromRecords(keys, records)
+      const reservation = makeReservation(request.reservationId, rows, request.amount, "reserved", Option.none(), [])
+      return Option.some<Outcome<Reserved>>({
+        value: { reservation, level: strictestOf(rows), replayed: false },
+        alerted: Number(records[0]!.alerts) > 0
+      })
+    })
+
     const reserve = Effect.fn("BudgetLedger.reserve")(function*(request: ReserveRequest) {
       yield* requireAmount("amount", request.amount)
-      return yield* transact("reserve", reserveIn(request, distinctScopes(request.scopes)))
+      const entries = distinctScopes(request.scopes)
+      const fast = yield* reserveExisting(request, entries).pipe(
+        // A failed statement applied nothing: a scope without room, or a concurrent reservation of the same id.
+        Effect.catchTag("SqlError", () => Effect.succeedNone)
+      )
+      if (Option.isSome(fast)) {
+        if (fast.value.alerted) yield* flush
+        return fast.value.value
+      }
+      return yield* transact("reserve", reserveIn(request, entries))
     })
 
     const commit = Effect.fn("BudgetLedger.commit")(function*(reservationId: string, actual: Money.Money) {
@@ -901,15 +1047,138 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       return yield* transact("commit", commitIn(reservationId, actual))
     })
 
+    /**
+     * The common settle, in one statement: a new part of an open reservation that still holds at least the
+     * part's amount. It frees exactly what it charges, so no scope's spend changes (no limit can be passed, no
+     * threshold crossed) and the scope rows need no checks, only their updates. The reservation row's guard is
+     * evaluated on the row as it is once locked. `None` when the part is not that case (a replay, an excess, a
+     * closed or unknown reservation): the transaction decides those.
+     */
+    const settleWithin = Effect.fnUntraced(function*(reservationId: string, partId: string, actual: Money.Money) {
+      const amount = BigInt(actual)
+      const records = yield* sql<SettleRecord>`
+        WITH reservation AS (
+          UPDATE budget_reservations SET settled_micros = settled_micros + ${amount}
+          WHERE reservation_id = ${reservationId}
+            AND state = 'reserved'
+            AND amount_micros - settled_micros >= ${amount}
+            AND NOT EXISTS (
+              SELECT 1 FROM budget_reservation_parts WHERE reservation_id = ${reservationId} AND part_id = ${partId}
+            )
+          RETURNING reservation_id, scope_keys, amount_micros, settled_micros
+        ),
+        part AS (
+          INSERT INTO budget_reservation_parts (reservation_id, part_id, amount_micros)
+          SELECT reservation_id, ${partId}, ${amount} FROM reservation
+          RETURNING reservation_id
+        ),
+        -- The scope rows are locked in key order, like every transaction of the ledger locks them, so that
+        -- concurrent settles and reservations never wait for each other crosswise (a deadlock).
+        locked AS (
+          SELECT scopes.scope_key FROM budget_scopes AS scopes, reservation, part
+          WHERE scopes.scope_key = ANY(reservation.scope_keys)
+          ORDER BY scopes.scope_key
+          FOR UPDATE OF scopes
+        ),
+        moved AS (
+          UPDATE budget_scopes AS scopes SET
+            committed_micros = scopes.committed_micros + ${amount},
+            reserved_micros = scopes.reserved_micros - ${amount},
+            updated_at = now()
+          FROM locked
+          WHERE scopes.scope_key = locked.scope_key
+          RETURNING scopes.scope_key, scopes.scope, scopes.limit_micros, scopes.committed_micros,
+            scopes.reserved_micros, scopes.alerted_percent
+        )
+        SELECT moved.*, reservation.scope_keys, reservation.amount_micros, reservation.settled_micros,
+          (
+            SELECT coalesce(json_agg(json_build_array(parts.part_id, parts.amount_micros) ORDER BY parts.seq), '[]')
+            FROM budget_reservation_parts AS parts WHERE parts.reservation_id = ${reservationId}
+          ) AS earlier_parts
+        FROM reservation CROSS JOIN part LEFT JOIN moved ON true
+      `
+      const first = records[0]
+      if (first === undefined) return Option.none<Settled>()
+      const rows = yield* rowsFromRecords(first.scope_keys, records)
+      const part = new SettledPart({ partId, amount: actual })
+      // The statement's snapshot shows the parts settled before it began; a part settled concurrently on the
+      // same reservation (which the guard above accounted for) is missing there, so read them again then.
+      const earlier = parsePartList(first.earlier_parts)
+      const parts = Money.add(Money.sum(earlier.map((each) => each.amount)), actual) === micros(first.settled_micros)
+        ? [...earlier, part]
+        : yield* partsOf(reservationId)
+      const reservation = makeReservation(
+        reservationId,
+        rows,
+        micros(first.amount_micros),
+        "reserved",
+        Option.none(),
+        parts
+      )
+      return Option.some<Settled>({ reservation, part, level: strictestOf(rows), replayed: false })
+    })
+
     const settle = Effect.fn("BudgetLedger.settle")(
       function*(reservationId: string, partId: string, actual: Money.Money) {
         yield* requirePartId(partId)
         yield* requireAmount("actual", actual)
+        const fast = yield* settleWithin(reservationId, partId, actual).pipe(
+          // A failed statement applied nothing (a concurrent replay of the same part meets the primary key).
+          Effect.catchTag("SqlError", () => Effect.succeedNone)
+        )
+        if (Option.isSome(fast)) return fast.value
         return yield* transact("settle", settleIn(reservationId, partId, actual))
       }
     )
 
+    /**
+     * The common release, in one statement: an open reservation gives back what it still holds (its amount less
+     * its settled parts) in every scope. Spend only falls, so no limit or threshold needs checking. `None` when
+     * the reservation is not open (already closed, or unknown): the transaction answers those.
+     */
+    const releaseOpen = Effect.fnUntraced(function*(reservationId: string) {
+      const records = yield* sql<SettleRecord>`
+        WITH reservation AS (
+          UPDATE budget_reservations SET state = 'released', settled_at = now()
+          WHERE reservation_id = ${reservationId} AND state = 'reserved'
+          RETURNING reservation_id, scope_keys, amount_micros, settled_micros,
+            GREATEST(amount_micros - settled_micros, 0) AS held_micros
+        ),
+        locked AS (
+          SELECT scopes.scope_key FROM budget_scopes AS scopes, reservation
+          WHERE scopes.scope_key = ANY(reservation.scope_keys)
+          ORDER BY scopes.scope_key
+          FOR UPDATE OF scopes
+        ),
+        moved AS (
+          UPDATE budget_scopes AS scopes SET
+            reserved_micros = scopes.reserved_micros - reservation.held_micros,
+            updated_at = now()
+          FROM locked, reservation
+          WHERE scopes.scope_key = locked.scope_key
+          RETURNING scopes.scope_key, scopes.scope, scopes.limit_micros, scopes.committed_micros,
+            scopes.reserved_micros, scopes.alerted_percent
+        )
+        SELECT moved.*, reservation.scope_keys, reservation.amount_micros, reservation.settled_micros,
+          (
+            SELECT coalesce(json_agg(json_build_array(parts.part_id, parts.amount_micros) ORDER BY parts.seq), '[]')
+            FROM budget_reservation_parts AS parts WHERE parts.reservation_id = ${reservationId}
+          ) AS earlier_parts
+        FROM reservation LEFT JOIN moved ON true
+      `
+      const first = records[0]
+      if (first === undefined) return Option.none<Reservation>()
+      const rows = yield* rowsFromRecords(first.scope_keys, records)
+      // A reservation is closed only by its id's row lock: no part can have been settled concurrently.
+      const parts = parsePartList(first.earlier_parts)
+      return Option.some(
+        makeReservation(reservationId, rows, micros(first.amount_micros), "released", Option.none(), parts)
+      )
+    })
+
     const release = Effect.fn("BudgetLedger.release")(function*(reservationId: string) {
+      const fast = yield* releaseOpen(reservationId).pipe(Effect.catchTag("SqlError", () => Effect.succeedNone))
+      if (Option.isSome(fast)) return fast
       return yield* transact("release", releaseIn(reservationId))
     })
 

@@ -1,10 +1,10 @@
 /**
  * The ports of the five stages: each stage is a service holding its chain of providers, most expensive first
  * (ScriptWriter, Narrator, ThumbnailArtist, Renderer, Publisher). Every provider has the same shape: it gets the
- * video's context and the files of the stages before it, does its work in a scratch directory, and hands back
- * one file (the script's JSON, the narration's WAV, the thumbnail's PNG, the video's MP4, the publication's
- * metadata JSON) with what it used, from which the actual cost is computed. The pipeline stores that file in
- * the artifact store, so the next stage (and a resumed pipeline) finds it by content.
+ * video's context and the files of the stages before it, does its work (in a scratch directory when it needs
+ * files), and hands back one file or its bytes (the script's JSON, the narration's WAV, the thumbnail's PNG, the
+ * video's MP4, the publication's metadata JSON) with what it used, from which the actual cost is computed. The
+ * pipeline stores that file in the artifact store, so the next stage (and a resumed pipeline) finds it by content.
  *
  * Cloud providers (OpenAI, ElevenLabs, the YouTube Data API) plug in as more entries of the same chains.
  *
@@ -27,6 +27,25 @@ export interface ProducedFile {
 }
 
 /**
+ * Bytes a provider made in memory (a script's JSON, a publication record), with its media type: stored as they
+ * are, without a scratch file in between.
+ *
+ * @category models
+ */
+export interface ProducedBytes {
+  readonly bytes: Uint8Array
+  readonly mediaType: string
+  readonly details?: Readonly<Record<string, string | number | boolean>> | undefined
+}
+
+/**
+ * What a provider hands back: a file in its scratch directory, or bytes.
+ *
+ * @category models
+ */
+export type StageOutput = ProducedFile | ProducedBytes
+
+/**
  * What a stage's provider works from.
  *
  * @category models
@@ -35,7 +54,10 @@ export interface StageInput {
   readonly channel: Channel.Channel
   readonly videoId: Ids.VideoId
   readonly topic: string
-  /** A directory of its own, removed after the stage; the produced file must be inside it. */
+  /**
+   * A directory of its own, removed after the stage; the produced file must be inside it. It does not exist
+   * until the provider creates it (most stages of most providers need no files but the one they hand back).
+   */
   readonly scratch: string
   /** The absolute paths of the files of the stages already done. */
   readonly inputs: Readonly<Partial<Record<Stage.Stage, string>>>
@@ -47,7 +69,7 @@ export interface StageInput {
  *
  * @category models
  */
-export interface StageProvider extends ProviderChain.StageProvider<StageInput, ProducedFile> {
+export interface StageProvider extends ProviderChain.StageProvider<StageInput, StageOutput> {
   readonly stage: Stage.Stage
   readonly gpu?: GpuJobSpec.GpuJobSpec | undefined
 }

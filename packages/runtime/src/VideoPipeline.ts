@@ -1,26 +1,34 @@
 /**
- * The implementation of the domain's VideoPipeline workflow: script → voice → thumbnail → render → upload.
+ * The implementation of the domain's VideoPipeline workflow: script → voice → thumbnail → render → upload, one
+ * activity per stage, named after its stage (`script`, `voice`, `thumbnail`, `render`, `upload`).
  *
- * 0. `start` — read the channel's settings (kept for every replay) and mark the video running;
- * 1. `budget:reserve` — choose the starting tier (the channel's quality, cheaper under soft budget control) and
- *    reserve the whole video's estimate at that tier in all of its budget scopes at once (day, tenant, channel,
- *    month, video): a video that starts is funded to its end, and a budget that admits N videos lets N start.
- * 2. for each stage, `<stage>:run` — run the stage's provider chain in a scratch directory and store the
- *    produced file in the content-addressed artifact store; then `<stage>:settle` — move the stage's actual
- *    cost (from the providers' usage) out of the reservation into committed spend, and record the stage.
- * 3. `finish` — give back what the estimate held beyond the actual costs, and mark the video completed.
+ * Every stage runs the same way: run the stage's provider chain in a scratch directory, store the produced file
+ * in the content-addressed artifact store, move the stage's actual cost (from the providers' usage) out of the
+ * video's reservation into committed spend, and record the stage (and the next one as running) on the video.
+ * Besides that:
+ * - `script` first starts the video: it reads the channel's settings (returned, so that every later stage and
+ *   every replay uses the same ones), chooses the starting tier (the channel's quality, cheaper under soft budget
+ *   control) and reserves the whole video's estimate at that tier in all of its budget scopes at once (day,
+ *   tenant, channel, month, video): a video that starts is funded to its end, and a budget that admits N videos
+ *   lets N start;
+ * - `upload` last finishes it: what the estimate held beyond the actual costs goes back to the budgets and the
+ *   video is completed.
  *
- * Each step is an activity with a stable, unique name, so its result is stored by the workflow engine: after a
- * crash the pipeline resumes at the first unfinished step, and a finished stage is never run or paid for
- * again. Every step is also idempotent on its own (the reservation by video id, settlements by stage, artifacts
- * by content, records by value), for a crash inside a step. A budget refusal fails the video at once and is
- * never retried; a stage whose every provider failed releases what is left of the reservation and fails the
- * video with every attempt recorded.
+ * Each activity's result is stored by the workflow engine under its stable name, so after a crash the pipeline
+ * resumes at the first unfinished stage. A crash inside an activity, after its stage was recorded but before the
+ * engine stored its result, re-runs the activity: it finds the stage completed on the video and returns its
+ * artifact without running or paying for it again. The reservation is idempotent by video id and settlements
+ * by stage, so no step charges twice. A budget refusal fails the video at once and is never retried; a stage
+ * whose every provider failed fails the video with every attempt recorded (activity `<stage>:fail`, which also
+ * releases what is left of the reservation).
+ *
+ * Fewer, fatter activities are deliberate: each activity is a round trip through the engine's message storage,
+ * which is most of what a video costs the runtime (see `bench/pipeline.ts`).
  *
  * @since 0.1.0
  */
 import { Budget, Channel, Money, Pipeline, Pricing, Provider, Stage, Video } from "@ytempire/domain"
-import { Context, DateTime, Effect, Layer, Schema } from "effect"
+import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Activity } from "effect/workflow"
 import * as ArtifactStore from "./ArtifactStore.ts"
 import * as BudgetLedger from "./BudgetLedger.ts"
@@ -63,29 +71,26 @@ export const VideoFinishedListener = Context.Reference<{
   defaultValue: () => ({ onFinished: () => Effect.void })
 })
 
-/** What `budget:reserve` stores. */
-const Reserved = Schema.Struct({
+/** How the video is funded: its reservation, the tier its stages start at, and whether soft control chose it. */
+const Funding = Schema.Struct({
   reservationId: Schema.String,
   tier: Provider.ProviderTier,
-  estimated: Money.Money,
   softControl: Schema.Boolean
 })
+type Funding = typeof Funding.Type
 
-/** What `<stage>:run` stores. */
-const Produced = Schema.Struct({
-  artifact: Video.ArtifactRef,
-  provider: Schema.String,
-  tier: Provider.ProviderTier,
-  usage: Pricing.Usage,
-  attempts: Schema.Array(Video.ProviderAttempt),
-  startedAt: Schema.DateTimeUtcFromString,
-  endedAt: Schema.DateTimeUtcFromString
+/** What the `script` activity stores: the channel's settings for the whole video, its funding and the script. */
+const Started = Schema.Struct({
+  channel: Channel.Channel,
+  funding: Funding,
+  artifact: Video.ArtifactRef
 })
-type Produced = typeof Produced.Type
+
+const stageOrder = (a: Video.StageRecord, b: Video.StageRecord) =>
+  Stage.all.indexOf(a.stage) - Stage.all.indexOf(b.stage)
 
 const withStage = (video: Video.Video, record: Video.StageRecord): Video.Video => {
-  const stages = [...video.stages.filter((existing) => existing.stage !== record.stage), record]
-    .toSorted((a, b) => Stage.all.indexOf(a.stage) - Stage.all.indexOf(b.stage))
+  const stages = [...video.stages.filter((existing) => existing.stage !== record.stage), record].toSorted(stageOrder)
   return new Video.Video({
     ...video,
     stages,
@@ -94,8 +99,18 @@ const withStage = (video: Video.Video, record: Video.StageRecord): Video.Video =
   })
 }
 
+const completedRecord = (video: Video.Video, stage: Stage.Stage): Video.StageRecord | undefined =>
+  video.stages.find((record) => record.stage === stage && record.status === "completed" && record.artifact)
+
 const recorded = (error: { readonly _tag: string; readonly message: string }, retryable: boolean) =>
   new Video.RecordedError({ tag: error._tag, message: error.message, retryable })
+
+/**
+ * The tier a replayed start chose: the one whose whole-video estimate is the amount reserved. (Recomputing it
+ * from the budgets' standing would see the video's own reservation, and might choose a cheaper tier.)
+ */
+const tierReserved = (amount: Money.Money, settings: typeof PipelineSettings.Service) =>
+  Provider.tiers.find((tier) => Pricing.videoEstimate(tier, settings.plan, settings.prices).total === amount)
 
 /**
  * The VideoPipeline workflow's implementation. It needs the repositories, the ledger, the artifact store and
@@ -111,57 +126,122 @@ export const layer = Pipeline.VideoPipeline.toLayer(
     const artifacts = yield* ArtifactStore.ArtifactStore
     const listener = yield* VideoFinishedListener
     const spender = { tenantId: payload.tenantId, channelId: payload.channelId, videoId: payload.videoId }
+    const estimateOf = (stage: Stage.Stage, tier: Provider.ProviderTier) =>
+      Pricing.estimate(stage, tier, settings.plan, settings.prices)
 
-    // The channel's settings as they were when the video started, kept for every replay; the video is running.
-    const channel = yield* Activity.make({
-      name: "start",
-      success: Channel.Channel,
-      error: Channel.ChannelNotFound,
-      execute: Effect.gen(function*() {
-        const channels = yield* ChannelRepository.ChannelRepository
-        const current = yield* channels.get(payload.channelId)
-        const now = yield* DateTime.now
-        yield* videos.update(
-          payload.videoId,
-          (video) =>
-            video.status === "queued" ? new Video.Video({ ...video, status: "running", updatedAt: now }) : video
-        ).pipe(Effect.orDie)
-        return current
-      })
-    })
-
+    // A failed video gives back what its reservation still holds (nothing, when none was made) and records why.
     const fail = (stage: Stage.Stage, error: Video.RecordedError, attempts: ReadonlyArray<Video.ProviderAttempt>) =>
       Activity.make({
         name: `${stage}:fail`,
-        execute: DateTime.now.pipe(
-          Effect.flatMap((now) =>
-            videos.update(payload.videoId, (video) => {
-              const previous = video.stages.find((record) => record.stage === stage)
-              const failed = withStage(
-                video,
-                new Video.StageRecord({
-                  ...(previous ?? { stage, attempts: [], cost: Money.zero }),
-                  stage,
-                  status: "failed",
-                  attempts,
-                  endedAt: now
-                })
-              )
-              return new Video.Video({ ...failed, status: "failed", error, updatedAt: now, completedAt: now })
-            })
-          ),
-          Effect.flatMap(listener.onFinished),
-          Effect.orDie
-        )
+        execute: Effect.gen(function*() {
+          yield* ledger.release(payload.videoId)
+          const now = yield* DateTime.now
+          const failed = yield* videos.update(payload.videoId, (video) => {
+            if (Video.isFinal(video.status)) return video
+            const previous = video.stages.find((record) => record.stage === stage)
+            const withFailure = withStage(
+              video,
+              new Video.StageRecord({
+                ...(previous ?? { stage, attempts: [], cost: Money.zero }),
+                stage,
+                status: "failed",
+                attempts,
+                endedAt: now
+              })
+            )
+            return new Video.Video({ ...withFailure, status: "failed", error, updatedAt: now, completedAt: now })
+          })
+          yield* listener.onFinished(failed)
+        }).pipe(Effect.orDie)
       })
 
-    // The whole video's estimate is reserved at once, in all of its scopes, before any stage runs: a video that
-    // starts is funded to the end, and a budget that admits N videos lets exactly N start.
-    const budget = yield* Activity.make({
-      name: "budget:reserve",
-      success: Reserved,
-      error: Budget.BudgetExceeded,
+    // The video's end, after its last stage was recorded (which completed it): what its reservation still holds
+    // goes back, and its channel is told.
+    const finish = (video: Video.Video) => Effect.andThen(ledger.release(payload.videoId), listener.onFinished(video))
+
+    /**
+     * One stage, the same way for all: providers → artifact → settlement → record. `video` is the record as the
+     * activity found it; a stage recorded completed there is not run again.
+     */
+    const runStage = Effect.fnUntraced(function*(
+      stage: Stage.Stage,
+      video: Video.Video,
+      channel: Channel.Channel,
+      funding: Funding,
+      inputs: Partial<Record<Stage.Stage, string>>
+    ) {
+      const done = completedRecord(video, stage)
+      if (done?.artifact !== undefined) return { artifact: done.artifact, video }
+      const estimated = estimateOf(stage, funding.tier)
+      const startedAt = video.stages.find((record) => record.stage === stage)?.startedAt ?? (yield* DateTime.now)
+      const chain = yield* Providers.chainOf(stage)
+      const result = yield* Effect.scoped(Effect.gen(function*() {
+        const scratch = yield* artifacts.scratch
+        const output = yield* ProviderChain.run(stage, chain.providers, {
+          channel,
+          videoId: payload.videoId,
+          topic: payload.topic,
+          scratch,
+          inputs
+        }, {
+          startTier: funding.tier,
+          policy: settings.retry,
+          startReason: funding.softControl ? "soft budget control" : undefined
+        })
+        const value = output.value
+        const artifact = yield* ("bytes" in value
+          ? artifacts.putBytes(value.bytes, value.mediaType)
+          : artifacts.putFile(value.path, value.mediaType))
+        return { ...output, artifact }
+      }))
+      const actual = Pricing.cost(result.usage, settings.prices)
+      yield* ledger.settle(funding.reservationId, stage, actual).pipe(Effect.orDie)
+      const endedAt = yield* DateTime.now
+      const following = Stage.next(stage)
+      const recorded = yield* videos.update(payload.videoId, (current) => {
+        const completed = withStage(
+          current,
+          new Video.StageRecord({
+            stage,
+            status: "completed",
+            provider: result.provider,
+            tier: result.tier,
+            attempts: result.attempts,
+            estimated,
+            cost: actual,
+            startedAt,
+            endedAt,
+            artifact: result.artifact
+          })
+        )
+        // The next stage starts now, or the video is complete: recorded in the same write, so that a stage
+        // costs the records one write.
+        if (current.status !== "running") return completed
+        if (Option.isNone(following)) {
+          return new Video.Video({ ...completed, status: "completed", updatedAt: endedAt, completedAt: endedAt })
+        }
+        return withStage(
+          completed,
+          new Video.StageRecord({
+            stage: following.value,
+            status: "running",
+            attempts: [],
+            estimated: estimateOf(following.value, funding.tier),
+            cost: Money.zero,
+            startedAt: endedAt
+          })
+        )
+      })
+      return { artifact: result.artifact, video: recorded }
+    }, Effect.catchTag(["ArtifactError", "VideoNotFound"], Effect.die))
+
+    // script: start the video (channel settings, funding, running), then its first stage.
+    const started = yield* Activity.make({
+      name: "script",
+      success: Started,
+      error: Schema.Union([Video.StageFailed, Budget.BudgetExceeded, Channel.ChannelNotFound]),
       execute: Effect.gen(function*() {
+        const channel = yield* (yield* ChannelRepository.ChannelRepository).get(payload.channelId)
         const now = yield* DateTime.now
         const scopes = Budget.scopesFor(spender, now, settings.budgetZone).map((scope) => ({
           scope,
@@ -169,111 +249,55 @@ export const layer = Pipeline.VideoPipeline.toLayer(
         }))
         const standing = yield* ledger.status(scopes)
         const softControl = Budget.strictest(standing.map((status) => status.level)) !== "normal"
-        const tier = ProviderChain.startTier(channel.quality, softControl)
-        const estimated = Pricing.videoEstimate(tier, settings.plan, settings.prices).total
-        const reservationId = payload.videoId
-        yield* ledger.reserve({ reservationId, scopes, amount: estimated })
-        return { reservationId, tier, estimated, softControl }
-      }).pipe(Effect.catchTag("LedgerUnavailable", Effect.die))
+        const chosen = ProviderChain.startTier(channel.quality, softControl)
+        const reserved = yield* ledger.reserve({
+          reservationId: payload.videoId,
+          scopes,
+          amount: Pricing.videoEstimate(chosen, settings.plan, settings.prices).total
+        })
+        const tier = reserved.replayed ? tierReserved(reserved.reservation.amount, settings) ?? chosen : chosen
+        const funding: Funding = { reservationId: payload.videoId, tier, softControl }
+        const running = yield* videos.update(payload.videoId, (video) =>
+          video.status === "queued"
+            ? withStage(
+              new Video.Video({ ...video, status: "running", updatedAt: now }),
+              new Video.StageRecord({
+                stage: "script",
+                status: "running",
+                attempts: [],
+                estimated: estimateOf("script", tier),
+                cost: Money.zero,
+                startedAt: now
+              })
+            )
+            : video)
+        const { artifact } = yield* runStage("script", running, channel, funding, {})
+        return { channel, funding, artifact }
+      }).pipe(Effect.catchTag(["LedgerUnavailable", "VideoNotFound"], Effect.die))
     }).pipe(
-      Effect.tapError((error) => fail("script", recorded(error, false), []))
+      Effect.tapError((error) =>
+        fail("script", recorded(error, false), error._tag === "StageFailed" ? error.attempts : [])
+      )
     )
 
-    const inputs: Partial<Record<Stage.Stage, string>> = {}
-    for (const stage of Stage.all) {
-      const estimated = Pricing.estimate(stage, budget.tier, settings.plan, settings.prices)
-      const produced: Produced = yield* Activity.make({
-        name: `${stage}:run`,
-        success: Produced,
+    const { channel, funding } = started
+    const inputs: Partial<Record<Stage.Stage, string>> = { script: artifacts.pathOf(started.artifact) }
+    for (const stage of Stage.all.slice(1)) {
+      const artifact = yield* Activity.make({
+        name: stage,
+        success: Video.ArtifactRef,
         error: Video.StageFailed,
         execute: Effect.gen(function*() {
-          const chain = yield* Providers.chainOf(stage)
-          const startedAt = yield* DateTime.now
-          yield* videos.update(payload.videoId, (video) =>
-            withStage(
-              video,
-              new Video.StageRecord({ stage, status: "running", attempts: [], estimated, cost: Money.zero, startedAt })
-            ))
-          const result = yield* Effect.scoped(Effect.gen(function*() {
-            const scratch = yield* artifacts.scratch
-            const output = yield* ProviderChain.run(stage, chain.providers, {
-              channel,
-              videoId: payload.videoId,
-              topic: payload.topic,
-              scratch,
-              inputs: { ...inputs }
-            }, {
-              startTier: budget.tier,
-              policy: settings.retry,
-              startReason: budget.softControl ? "soft budget control" : undefined
-            })
-            const artifact = yield* artifacts.putFile(output.value.path, output.value.mediaType)
-            return { ...output, artifact }
-          }))
-          const endedAt = yield* DateTime.now
-          return {
-            artifact: result.artifact,
-            provider: result.provider,
-            tier: result.tier,
-            usage: result.usage,
-            attempts: result.attempts,
-            startedAt,
-            endedAt
-          }
-        }).pipe(Effect.catchTag(["ArtifactError", "VideoNotFound"], Effect.die))
+          const video = yield* videos.get(payload.videoId)
+          const stored = yield* runStage(stage, video, channel, funding, { ...inputs })
+          if (stage === "upload") yield* finish(stored.video)
+          return stored.artifact
+        }).pipe(Effect.catchTag(["VideoNotFound", "LedgerUnavailable"], Effect.die))
       }).pipe(
-        Effect.tapError((error) =>
-          Effect.andThen(
-            Activity.make({
-              name: "budget:release-after-failure",
-              execute: Effect.orDie(ledger.release(budget.reservationId))
-            }),
-            fail(stage, recorded(error, false), error.attempts)
-          )
-        )
+        Effect.tapError((error) => fail(stage, recorded(error, false), error.attempts))
       )
-
-      yield* Activity.make({
-        name: `${stage}:settle`,
-        success: Money.Money,
-        execute: Effect.gen(function*() {
-          const actual = Pricing.cost(produced.usage, settings.prices)
-          yield* ledger.settle(budget.reservationId, stage, actual)
-          yield* videos.update(payload.videoId, (video) =>
-            withStage(
-              video,
-              new Video.StageRecord({
-                stage,
-                status: "completed",
-                provider: produced.provider,
-                tier: produced.tier,
-                attempts: produced.attempts,
-                estimated,
-                cost: actual,
-                startedAt: produced.startedAt,
-                endedAt: produced.endedAt,
-                artifact: produced.artifact
-              })
-            ))
-          return actual
-        }).pipe(Effect.orDie)
-      })
-      inputs[stage] = artifacts.pathOf(produced.artifact)
+      inputs[stage] = artifacts.pathOf(artifact)
     }
-
-    // What the estimate held beyond the actual costs goes back to the budgets, and the video is done.
-    yield* Activity.make({
-      name: "finish",
-      execute: Effect.gen(function*() {
-        yield* ledger.release(budget.reservationId)
-        const now = yield* DateTime.now
-        const completed = yield* videos.update(
-          payload.videoId,
-          (video) => new Video.Video({ ...video, status: "completed", updatedAt: now, completedAt: now })
-        )
-        yield* listener.onFinished(completed)
-      }).pipe(Effect.orDie)
-    })
   })
 )
 

@@ -15,7 +15,8 @@
  * - `watch` on `layerSql` reports the video as it is after changes, not each change: changes that land while a
  *   watcher is still re-reading the previous one are seen together, as their result. The final state is always
  *   reported, and a state is never reported twice or out of order. (`layerMemory` reports every change.)
- * - `update` runs `change` inside a transaction that holds the video's row lock: keep it a pure, quick function.
+ * - `update` may run `change` more than once (on `layerSql`, again when another writer got in between): keep it a
+ *   pure, quick function. A `change` that returns the video it was given writes nothing.
  *
  * @since 0.1.0
  */
@@ -87,15 +88,19 @@ const makeMemory: Effect.Effect<VideoRepository["Service"]> = Effect.gen(functio
     )
 
   const update = (videoId: Ids.VideoId, change: (video: Video.Video) => Video.Video) =>
-    Ref.modify(videos, (map): [Option.Option<Video.Video>, Map<string, Video.Video>] => {
+    Ref.modify(videos, (map): [
+      Option.Option<{ readonly video: Video.Video; readonly changed: boolean }>,
+      Map<string, Video.Video>
+    ] => {
       const existing = map.get(videoId)
       if (existing === undefined) return [Option.none(), map]
       const next = change(existing)
-      return [Option.some(next), map.set(videoId, next)]
+      return [Option.some({ video: next, changed: next !== existing }), map.set(videoId, next)]
     }).pipe(
       Effect.flatMap(Option.match({
         onNone: () => Effect.fail(new Video.VideoNotFound({ videoId })),
-        onSome: (video) => Effect.as(PubSub.publish(changes, video), video)
+        onSome: ({ changed, video }) =>
+          changed ? Effect.as(PubSub.publish(changes, video), video) : Effect.succeed(video)
       }))
     )
 
@@ -136,6 +141,9 @@ interface VideoRow {
 /** What watchers are told: a video id that changed, or `resync` when changes may have gone unannounced. */
 const resync: unique symbol = Symbol.for("@ytempire/runtime/VideoRepository/resync")
 type Signal = string | typeof resync
+
+/** How many videos' last seen versions a process keeps (a few hundred bytes each). */
+const lastSeenBound = 4096
 
 /** How often watchers re-read their video when no `PgClient` is there to listen with. */
 const pollInterval = "250 millis"
@@ -205,10 +213,26 @@ const makeSql: Effect.Effect<VideoRepository["Service"], never, SqlClient.SqlCli
     // Without LISTEN, this process's own changes are announced to its watchers directly.
     const announce = (videoId: Ids.VideoId) => Option.isSome(pg) ? Effect.void : PubSub.publish(signals, videoId)
 
+    // The last version of each video this process read or wrote, so that an update right after (the pipeline
+    // reads a video, runs a stage, records it) can write without reading again. Only a guess: the write checks
+    // the version, and reads again when another writer got in between. Final videos leave it; so does the
+    // oldest entry past the bound.
+    const lastSeen = new Map<string, Stored>()
+    const remember = (videoId: string, stored: Stored) => {
+      lastSeen.delete(videoId)
+      if (isFinalVideo(stored.video)) return
+      lastSeen.set(videoId, stored)
+      if (lastSeen.size > lastSeenBound) lastSeen.delete(lastSeen.keys().next().value!)
+    }
+
     const read = (videoId: string): Effect.Effect<Option.Option<Stored>> =>
       sql<VideoRow>`SELECT record, version FROM videos WHERE id = ${videoId}`.pipe(
         Effect.orDie,
-        Effect.flatMap((rows) => rows[0] === undefined ? Effect.succeedNone : Effect.asSome(toStored(rows[0])))
+        Effect.flatMap((rows) => rows[0] === undefined ? Effect.succeedNone : Effect.asSome(toStored(rows[0]))),
+        Effect.tap(Option.match({
+          onNone: () => Effect.sync(() => lastSeen.delete(videoId)),
+          onSome: (stored) => Effect.sync(() => remember(videoId, stored))
+        }))
       )
 
     const insert = Effect.fn("VideoRepository.insert")(function*(video: Video.Video) {
@@ -220,7 +244,10 @@ const makeSql: Effect.Effect<VideoRepository["Service"], never, SqlClient.SqlCli
         ON CONFLICT (id) DO NOTHING
         RETURNING id
       `.pipe(Effect.orDie)
-      if (inserted.length > 0) return video
+      if (inserted.length > 0) {
+        remember(video.id, { video, version: 1 })
+        return video
+      }
       // Its id was taken: by a committed row, since a conflicting insert in flight makes this one wait for it.
       const existing = yield* read(video.id)
       if (Option.isNone(existing)) return yield* Effect.die(new Error(`VideoRepository: video ${video.id} vanished`))
@@ -233,35 +260,52 @@ const makeSql: Effect.Effect<VideoRepository["Service"], never, SqlClient.SqlCli
       return found.value.video
     })
 
+    /**
+     * Optimistic: read the row, apply `change`, and write it back only if nobody wrote it in between (its
+     * version is unchanged); otherwise apply `change` again to what they wrote. Two statements and no lock
+     * held between them, where a locking transaction takes five round trips and makes writers wait.
+     */
     const update = Effect.fn("VideoRepository.update")(function*(
       videoId: Ids.VideoId,
       change: (video: Video.Video) => Video.Video
     ) {
-      const updated = yield* sql.withTransaction(Effect.gen(function*() {
-        // The row lock makes concurrent updates of one video take turns: each applies its change to the last.
-        const rows = yield* sql<VideoRow>`SELECT record, version FROM videos WHERE id = ${videoId} FOR UPDATE`
-        if (rows[0] === undefined) return yield* new Video.VideoNotFound({ videoId })
-        const { video } = yield* toStored(rows[0])
+      let guess = Option.fromUndefinedOr(lastSeen.get(videoId))
+      for (;;) {
+        const guessed = Option.isSome(guess)
+        const found = guessed ? guess : yield* read(videoId)
+        guess = Option.none()
+        if (Option.isNone(found)) return yield* new Video.VideoNotFound({ videoId })
+        const { version, video } = found.value
         const next = change(video)
+        // An unchanged video is not written: nothing to store, nobody to tell. (A guess is only good for a write,
+        // which checks it: read what is there before answering with it.)
+        if (next === video) {
+          if (guessed) continue
+          return video
+        }
         const record = yield* recordOf(next)
         const c = columns(next)
-        yield* sql`
-          UPDATE videos SET
-            tenant_id = ${c.tenantId},
-            channel_id = ${c.channelId},
-            status = ${c.status},
-            record = ${record}::jsonb,
-            version = version + 1,
-            requested_at = ${c.requestedAt},
-            updated_at = ${c.updatedAt}
-          WHERE id = ${videoId}
-        `
-        // Delivered to every listener when, and only if, the transaction commits.
-        yield* sql`SELECT pg_notify(${changesChannel}, ${videoId})`
-        return next
-      })).pipe(Effect.catchTag("SqlError", Effect.die))
-      yield* announce(videoId)
-      return updated
+        const written = yield* sql`
+          WITH written AS (
+            UPDATE videos SET
+              tenant_id = ${c.tenantId},
+              channel_id = ${c.channelId},
+              status = ${c.status},
+              record = ${record}::jsonb,
+              version = version + 1,
+              requested_at = ${c.requestedAt},
+              updated_at = ${c.updatedAt}
+            WHERE id = ${videoId} AND version = ${version}
+            RETURNING id
+          )
+          SELECT pg_notify(${changesChannel}, id) FROM written
+        `.pipe(Effect.orDie)
+        if (written.length > 0) {
+          remember(videoId, { video: next, version: version + 1 })
+          yield* announce(videoId)
+          return next
+        }
+      }
     })
 
     const list = Effect.fn("VideoRepository.list")(function*(filter: VideoFilter) {
@@ -321,7 +365,10 @@ export class VideoRepository extends Context.Service<VideoRepository, {
   readonly insert: (video: Video.Video) => Effect.Effect<Video.Video>
   /** The video with this id. */
   readonly get: (videoId: Ids.VideoId) => Effect.Effect<Video.Video, Video.VideoNotFound>
-  /** Applies `change` to the stored video, atomically, and returns the result. */
+  /**
+   * Applies `change` to the stored video, atomically, and returns the result. `change` may run more than once;
+   * when it returns the video it was given, nothing is written.
+   */
   readonly update: (
     videoId: Ids.VideoId,
     change: (video: Video.Video) => Video.Video

@@ -53,6 +53,7 @@ describe("ArtifactStore", () => {
           const path = yield* Path.Path
           const stored = yield* Effect.scoped(Effect.gen(function*() {
             const scratch = yield* store.scratch
+            yield* fs.makeDirectory(scratch)
             const file = path.join(scratch, "render.mp4")
             yield* fs.writeFile(file, new Uint8Array(4096).fill(7))
             const ref = yield* store.putFile(file, "video/mp4")
@@ -69,12 +70,23 @@ describe("ArtifactStore", () => {
         })
       ).pipe(Effect.scoped))
 
-    test.effect("removes a stage's scratch directory when its scope closes", () =>
+    test.effect("removes a stage's scratch directory, with what a provider left in it, when its scope closes", () =>
       withStore((store) =>
         Effect.gen(function*() {
           const fs = yield* FileSystem.FileSystem
-          const scratch = yield* Effect.scoped(store.scratch)
+          const path = yield* Path.Path
+          const scratch = yield* Effect.scoped(Effect.gen(function*() {
+            const scratch = yield* store.scratch
+            // Named under the store's tmp/, distinct each time, and left for the provider to create.
+            expect(path.dirname(scratch)).toBe(path.join(store.root, "tmp"))
+            expect(yield* store.scratch.pipe(Effect.scoped)).not.toBe(scratch)
+            yield* fs.makeDirectory(path.join(scratch, "scenes"), { recursive: true })
+            yield* fs.writeFileString(path.join(scratch, "scenes", "scene-01.png"), "left behind")
+            return scratch
+          }))
           expect(yield* fs.exists(scratch)).toBe(false)
+          // A stage that never created it closes without an error.
+          yield* Effect.scoped(store.scratch)
         })
       ).pipe(Effect.scoped))
 

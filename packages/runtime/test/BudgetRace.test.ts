@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Budget, Ids, Money, Pricing, type Stage } from "@ytempire/domain"
 import { BudgetLedger, Providers, YtempireRuntime } from "@ytempire/runtime"
 import { DateTime, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as PgTest from "./utils/PgTest.ts"
@@ -26,11 +26,10 @@ const exact = (stage: Stage.Stage): Providers.Chain => ({
     name: `exact-${stage}`,
     tier: "standard",
     run: (input) =>
-      Effect.sync(() => {
-        const path = join(input.scratch, `${stage}.txt`)
-        writeFileSync(path, `${stage} of ${input.videoId}`)
-        return { value: { path, mediaType: "text/plain" }, usage: Pricing.expectedUsage(stage, "standard") }
-      })
+      Effect.sync(() => ({
+        value: { bytes: new TextEncoder().encode(`${stage} of ${input.videoId}`), mediaType: "text/plain" },
+        usage: Pricing.expectedUsage(stage, "standard")
+      }))
   }]
 })
 

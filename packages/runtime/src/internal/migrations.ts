@@ -11,6 +11,7 @@ import { Migrator, type SqlClient, type SqlError } from "effect/sql"
 import BudgetLedger0001 from "./migrations/0001_budget_ledger.ts"
 import ChannelsAndVideos0002 from "./migrations/0002_channels_and_videos.ts"
 import BudgetReservationParts0003 from "./migrations/0003_budget_reservation_parts.ts"
+import BudgetReservationSettled0004 from "./migrations/0004_budget_reservation_settled.ts"
 
 /** The table in which applied migrations are recorded. */
 export const table = "ytempire_migrations"
@@ -19,7 +20,8 @@ export const table = "ytempire_migrations"
 export const loader: Migrator.Loader = Migrator.fromRecord({
   "0001_budget_ledger": BudgetLedger0001,
   "0002_channels_and_videos": ChannelsAndVideos0002,
-  "0003_budget_reservation_parts": BudgetReservationParts0003
+  "0003_budget_reservation_parts": BudgetReservationParts0003,
+  "0004_budget_reservation_settled": BudgetReservationSettled0004
 })
 
 /** Applies the pending migrations; the ids and names of those it applied. */

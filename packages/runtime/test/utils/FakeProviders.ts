@@ -6,7 +6,7 @@
 import { Pricing, Provider, type Stage } from "@ytempire/domain"
 import { Providers } from "@ytempire/runtime"
 import { Deferred, Effect, Layer, Ref } from "effect"
-import { writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
 export type Behaviour = "ok" | "fatal"
@@ -34,6 +34,7 @@ export const make = Effect.gen(function*() {
           return yield* new Provider.ProviderUnavailable({ provider: name, stage, reason: "broken", retryable: false })
         }
         const path = join(input.scratch, `${stage}.txt`)
+        mkdirSync(input.scratch, { recursive: true })
         writeFileSync(path, `${stage} of ${input.videoId} after ${Object.keys(input.inputs).join(",")}`)
         return { value: { path, mediaType: "text/plain" }, usage }
       })
