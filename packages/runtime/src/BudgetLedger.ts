@@ -638,6 +638,17 @@ const isTransient = (error: unknown): boolean =>
   SqlError.isSqlError(error) &&
   (error.reason._tag === "DeadlockError" || error.reason._tag === "SerializationError")
 
+/** The scope rows of a one-statement operation's records, in the order of `keys`. */
+const rowsFromRecords = (keys: ReadonlyArray<string>, records: ReadonlyArray<ScopeColumns>) => {
+  const byKey = new Map(records.flatMap((record) => record.scope_key === null ? [] : [[record.scope_key, record]]))
+  return Effect.forEach(keys, (key) => {
+    const record = byKey.get(key)
+    return record === undefined
+      ? Effect.die(new Error(`BudgetLedger: the row of scope ${key} is missing`))
+      : toRow(record as ScopeRecord)
+  })
+}
+
 const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClient.SqlClient | Scope.Scope> = Effect
   .gen(function*() {
     yield* Migrations.run.pipe(Effect.mapError((cause) => new LedgerUnavailable({ operation: "migrate", cause })))
@@ -667,17 +678,6 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
           : toRow(record)
       })
     })
-
-    /** The scope rows of a one-statement operation's records, in the order of `keys`. */
-    const rowsFromRecords = (keys: ReadonlyArray<string>, records: ReadonlyArray<ScopeColumns>) => {
-      const byKey = new Map(records.flatMap((record) => record.scope_key === null ? [] : [[record.scope_key, record]]))
-      return Effect.forEach(keys, (key) => {
-        const record = byKey.get(key)
-        return record === undefined
-          ? Effect.die(new Error(`BudgetLedger: the row of scope ${key} is missing`))
-          : toRow(record as ScopeRecord)
-      })
-    }
 
     const writePlan = Effect.fnUntraced(function*(plan: Plan) {
       // One statement for all the rows (each round trip costs more than the work), as one JSON parameter.

@@ -198,7 +198,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       yield* ledger.settle(funding.reservationId, stage, actual).pipe(Effect.orDie)
       const endedAt = yield* DateTime.now
       const following = Stage.next(stage)
-      const recorded = yield* videos.update(payload.videoId, (current) => {
+      const updated = yield* videos.update(payload.videoId, (current) => {
         const completed = withStage(
           current,
           new Video.StageRecord({
@@ -232,7 +232,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
           })
         )
       })
-      return { artifact: result.artifact, video: recorded }
+      return { artifact: result.artifact, video: updated }
     }, Effect.catchTag(["ArtifactError", "VideoNotFound"], Effect.die))
 
     // script: start the video (channel settings, funding, running), then its first stage.

@@ -75,7 +75,7 @@ describe("ArtifactStore", () => {
         Effect.gen(function*() {
           const fs = yield* FileSystem.FileSystem
           const path = yield* Path.Path
-          const scratch = yield* Effect.scoped(Effect.gen(function*() {
+          const removed = yield* Effect.scoped(Effect.gen(function*() {
             const scratch = yield* store.scratch
             // Named under the store's tmp/, distinct each time, and left for the provider to create.
             expect(path.dirname(scratch)).toBe(path.join(store.root, "tmp"))
@@ -84,7 +84,7 @@ describe("ArtifactStore", () => {
             yield* fs.writeFileString(path.join(scratch, "scenes", "scene-01.png"), "left behind")
             return scratch
           }))
-          expect(yield* fs.exists(scratch)).toBe(false)
+          expect(yield* fs.exists(removed)).toBe(false)
           // A stage that never created it closes without an error.
           yield* Effect.scoped(store.scratch)
         })
