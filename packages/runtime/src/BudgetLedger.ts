@@ -947,11 +947,11 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
     })
 
     /**
-     * The common reserve, in one statement: a new reservation in scopes whose rows exist (every reservation after
-     * the first of a scope's period). Each row gets the request's limit and the amount; the database's check of
-     * the invariant refuses a row without room (the statement then fails and applied nothing), and the alerts due
-     * are recorded as the transaction would record them. `None` for the other cases (a replay, a missing row, no
-     * room): the transaction decides those, with the exact `BudgetExceeded`.
+     * The common reserve, in one statement after the scope rows are ensured: a new reservation. Each row gets the
+     * request's limit and the amount; the database's check of the invariant refuses a row without room (the
+     * statement then fails and applied nothing), and the alerts due are recorded as the transaction would record
+     * them. `None` for the other cases (a replay, no room): the
+     * transaction decides those, with the exact `BudgetExceeded`.
      */
     const reserveExisting = Effect.fnUntraced(function*(
       request: ReserveRequest,
@@ -964,6 +964,21 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         limit_micros: Option.getOrNull(entry.limit)
       })))
       const thresholds = Budget.alertThresholds.map(percentOf)
+      // Rows a period's first reservation needs (and a video's own scope, always new), created empty beforehand:
+      // rows created in the statement itself would be invisible to it. An empty row with no limit is what a
+      // scope without reservations is, so one left behind by a refused reservation changes nothing.
+      const fresh = yield* Effect.forEach(
+        entries,
+        (entry) => Effect.map(Effect.orDie(encodeScope(entry.scope)), (scope) => ({ scope_key: entry.key, scope }))
+      )
+      if (Arr.isArrayNonEmpty(fresh)) {
+        yield* sql`
+          INSERT INTO budget_scopes (scope_key, scope)
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(fresh)}::jsonb) AS fresh (scope_key text, scope jsonb)
+          ORDER BY scope_key
+          ON CONFLICT (scope_key) DO NOTHING
+        `
+      }
       const records = yield* sql<ReserveRecord>`
         WITH reservation AS (
           INSERT INTO budget_reservations (reservation_id, scope_keys, amount_micros)
