@@ -6,6 +6,10 @@
  *   npm run bench -- channels [--channels 10000] [--concurrency 100] [--max-idle-ms 1000]
  *   node --expose-gc bench/run.ts channels        (forces a full GC before each reading)
  *
+ * Readings after passivation: as V8 left the process after `--idle-seconds` of quiet (`afterIdleUnforced`), and
+ * after a forced "last resort" major GC (`afterPassivation`, with `--expose-gc`), which compacts the heap and
+ * gives its free pages back. `peakRssMb` is the most the process held, during the registration burst.
+ *
  * One JSON line goes to stdout; progress to stderr.
  */
 import { Channel, ChannelEntity as Contract, Ids } from "@ytempire/domain"
@@ -21,14 +25,16 @@ const loadAverage = () => Math.round(loadavg()[0]! * 100) / 100
 
 const tenantId = Schema.decodeSync(Ids.TenantId)("bench")
 
-const gc = (globalThis as { gc?: () => void }).gc
+const gc = (globalThis as { gc?: (options?: { readonly type: "major"; readonly flavor: "last-resort" }) => void }).gc
 
 /**
  * RSS, heap used, the heap V8 holds (heap total: it keeps what it grew to) and the process's peak RSS so far,
  * in MB, after a full GC when one can be forced.
  */
 const memory = Effect.sync(() => {
-  gc?.()
+  // The "last resort" major GC compacts the heap and gives its free pages back, as V8's memory reducer does
+  // by itself a while after the allocation rate drops.
+  gc?.({ type: "major", flavor: "last-resort" })
   const usage = process.memoryUsage()
   return {
     rssMb: mb(usage.rss),
@@ -36,6 +42,12 @@ const memory = Effect.sync(() => {
     heapTotalMb: mb(usage.heapTotal),
     peakRssMb: mb(process.resourceUsage().maxRSS * 1024)
   }
+})
+
+/** The same figures without forcing a GC: what the process holds after V8 was left to itself. */
+const memoryAsIs = Effect.sync(() => {
+  const usage = process.memoryUsage()
+  return { rssMb: mb(usage.rss), heapUsedMb: mb(usage.heapUsed), heapTotalMb: mb(usage.heapTotal) }
 })
 
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024 * 10) / 10
@@ -79,6 +91,11 @@ export const command = Command.make(
       "passivation-timeout",
       "Seconds to wait for idle entities to passivate (default 60)",
       60
+    ),
+    idleSeconds: positive(
+      "idle-seconds",
+      "Seconds the process stays idle after passivation before the unforced reading (default 15)",
+      15
     )
   },
   Effect.fnUntraced(function*(flags) {
@@ -114,6 +131,10 @@ export const command = Command.make(
         active = yield* sharding.activeEntityCount
       }
       const passivationSeconds = ((yield* Clock.currentTimeMillis) - waitStarted) / 1000
+      // First as V8 left it after a quiet while (its memory reducer shrinks an idle heap), then forced.
+      yield* Console.error(`channels: passivated; idle for ${flags.idleSeconds} s`)
+      yield* Effect.sleep(`${flags.idleSeconds} seconds`)
+      const afterIdle = yield* memoryAsIs
       const afterPassivation = yield* memory
       return {
         channels: flags.channels,
@@ -125,7 +146,8 @@ export const command = Command.make(
         registrationsPerSecond: Math.round(flags.channels / registerSeconds),
         before,
         afterRegister: { ...afterRegister, activeEntities: activeAfterRegister },
-        afterPassivation: { ...afterPassivation, activeEntities: active, waitedSeconds: passivationSeconds }
+        afterPassivation: { ...afterPassivation, activeEntities: active, waitedSeconds: passivationSeconds },
+        afterIdleUnforced: { ...afterIdle, idleSeconds: flags.idleSeconds }
       }
     }).pipe(Effect.provide(benchLayer(flags.maxIdleMillis, dataDir)))
     yield* Console.log(JSON.stringify({
