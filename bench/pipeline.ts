@@ -6,7 +6,7 @@
  * pipeline around the providers.
  *
  *   npm run bench -- pipeline [--storage both|memory|postgres] [--videos N] [--serial-videos N] [--warmup 10]
- *                             [--rounds 4] [--bare-activities 5] [--only ours|bare]
+ *                             [--rounds 4] [--bare-activities 5] [--only ours|bare] [--data-root DIR]
  *
  * Four configurations: memory storage (MessageStorage.layerMemory, memory repositories and ledger) and
  * Postgres (SingleRunner with SQL runner storage, the SQL repositories and ledger, on a database created
@@ -36,7 +36,7 @@ import { Digest } from "effect/crypto"
 import { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql"
 import { Activity, Workflow } from "effect/workflow"
-import { availableParallelism, loadavg } from "node:os"
+import { availableParallelism, loadavg, tmpdir } from "node:os"
 import * as InstantProviders from "./instantProviders.ts"
 
 /** The machine's 1-minute load average: other work on the machine slows the wall-time figures. */
@@ -259,12 +259,16 @@ const configuration = Effect.fnUntraced(function*(options: {
   readonly database: string
   readonly only: "ours" | "bare" | undefined
   readonly bareActivities: number
+  readonly dataRoot: string | undefined
 }) {
   const { concurrency, storage } = options
   const label = `${storage} c=${concurrency}`
   const started = yield* Clock.currentTimeNanos
   const fs = yield* FileSystem.FileSystem
-  const dataDir = yield* fs.makeTempDirectoryScoped({ prefix: "ytempire-bench-" })
+  const dataDir = yield* fs.makeTempDirectoryScoped({
+    prefix: "ytempire-bench-",
+    ...(options.dataRoot === undefined ? {} : { directory: options.dataRoot })
+  })
   return yield* Effect.gen(function*() {
     const repository = yield* ChannelRepository.ChannelRepository
     yield* Effect.forEach(channels, repository.put, { discard: true })
@@ -354,6 +358,13 @@ export const command = Command.make(
       Flag.withDescription("Run one workflow only, without the comparison (for profiling with node --cpu-prof)"),
       Flag.optional
     ),
+    dataRoot: Flag.String("data-root").pipe(
+      Flag.withDescription(
+        "Where each configuration's data directory (its artifact files) is made (default: the system's temporary " +
+          "directory); e.g. /dev/shm to leave the disk's file-creation cost out"
+      ),
+      Flag.optional
+    ),
     database: Flag.String("database").pipe(
       Flag.withDescription(
         "The database that Postgres configurations create, use and drop (default ytempire_bench_pipeline)"
@@ -378,7 +389,8 @@ export const command = Command.make(
             rounds: flags.rounds,
             database: flags.database,
             only: Option.getOrUndefined(flags.only),
-            bareActivities: flags.bareActivities
+            bareActivities: flags.bareActivities,
+            dataRoot: Option.getOrUndefined(flags.dataRoot)
           })
         )
       }
@@ -389,6 +401,7 @@ export const command = Command.make(
       cpus: availableParallelism(),
       loadAverage: { atStart, atEnd: loadAverage() },
       entry: "VideoPipeline.execute after inserting the queued video (the channel entity is bypassed)",
+      dataRoot: Option.getOrElse(flags.dataRoot, () => tmpdir()),
       targets: { cpuRatio: 1.5, memoryVideosPerSecond: 90, postgresVideosPerSecond: 40, atConcurrency: 20 },
       results
     }))
