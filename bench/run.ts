@@ -8,11 +8,12 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Logger } from "effect"
 import { Command } from "effect/cli"
 import * as Channels from "./channels.ts"
+import * as GpuScheduler from "./gpuScheduler.ts"
 import * as Pipeline from "./pipeline.ts"
 
 const bench = Command.make("bench").pipe(
   Command.withDescription("ytempire benchmarks: each prints one JSON line of figures with its baseline"),
-  Command.withSubcommands([Pipeline.command, Channels.command])
+  Command.withSubcommands([Pipeline.command, Channels.command, GpuScheduler.command])
 )
 
 bench.pipe(

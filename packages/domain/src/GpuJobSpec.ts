@@ -158,3 +158,25 @@ export class GpuRequestTooLarge extends Schema.TaggedError<GpuRequestTooLarge>()
     return `GPU request too large: ${vram}${sessions}`
   }
 }
+
+/**
+ * The GPU queue is full: `queued` jobs already wait for a lease and the scheduler admits at most `limit`
+ * (admission control), so this one is refused at once rather than queued. Retryable: the queue drains as leases
+ * end; back off before asking again.
+ *
+ * @category errors
+ */
+export class GpuQueueFull extends Schema.TaggedError<GpuQueueFull>()("GpuQueueFull", {
+  kind: GpuJobKind,
+  queued: Schema.Int,
+  limit: Schema.Int
+}) {
+  /** The queue drains as running jobs end. */
+  get isRetryable(): boolean {
+    return true
+  }
+  override get message(): string {
+    return `GPU queue full: ${this.queued} jobs are waiting for a GPU lease (the limit is ${this.limit}); ` +
+      `the ${this.kind} job was refused, try again later`
+  }
+}
