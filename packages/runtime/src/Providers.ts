@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import type { Channel, GpuJobSpec, Ids, Stage } from "@ytempire/domain"
+import type { Device } from "@ytempire/gpu"
 import { Context, Effect } from "effect"
 import type * as ProviderChain from "./ProviderChain.ts"
 
@@ -61,11 +62,18 @@ export interface StageInput {
   readonly scratch: string
   /** The absolute paths of the files of the stages already done. */
   readonly inputs: Readonly<Partial<Record<Stage.Stage, string>>>
+  /**
+   * The GPU lease the runtime holds for this attempt, when the provider declares `gpu` and a GPU scheduler is
+   * configured: run GPU work on `gpu.device` (e.g. with `GpuProcess.run`), within `gpu.vramMiB`.
+   */
+  readonly gpu?: Device.GpuLease | undefined
 }
 
 /**
  * A provider of a stage. `gpu`, when present, is the GPU work it needs: the runtime acquires a VRAM lease
- * for it around `run` when a GPU scheduler is configured.
+ * for it around each attempt's `run` when a GPU scheduler is configured (and hands it over as `input.gpu`); a
+ * request no GPU can hold, or a full queue, fails the attempt like an unavailable provider, so the chain moves
+ * on (to a CPU provider after it, typically). The wait for the lease counts toward the attempt's timeout.
  *
  * @category models
  */

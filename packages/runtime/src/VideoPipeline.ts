@@ -28,6 +28,7 @@
  * @since 0.1.0
  */
 import { Budget, Channel, Money, Pipeline, Pricing, Provider, Stage, Video } from "@ytempire/domain"
+import { Scheduler } from "@ytempire/gpu"
 import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Activity } from "effect/workflow"
 import * as ArtifactStore from "./ArtifactStore.ts"
@@ -126,6 +127,33 @@ export const layer = Pipeline.VideoPipeline.toLayer(
     const artifacts = yield* ArtifactStore.ArtifactStore
     const listener = yield* VideoFinishedListener
     const spender = { tenantId: payload.tenantId, channelId: payload.channelId, videoId: payload.videoId }
+    const gpu = yield* Effect.serviceOption(Scheduler.Scheduler)
+    // A provider that declares GPU work runs each attempt under a lease of the scheduler, when there is one.
+    const underLease = (
+      stage: Stage.Stage,
+      channelId: Channel.Channel["id"],
+      provider: Providers.StageProvider
+    ): Providers.StageProvider => {
+      const spec = provider.gpu
+      if (spec === undefined || Option.isNone(gpu)) return provider
+      return {
+        ...provider,
+        run: (input) =>
+          Effect.scoped(
+            gpu.value.acquire(spec, { channel: channelId, video: payload.videoId }).pipe(
+              Effect.mapError((error) =>
+                new Provider.ProviderUnavailable({
+                  provider: provider.name,
+                  stage,
+                  reason: error.message,
+                  retryable: error.isRetryable
+                })
+              ),
+              Effect.flatMap((lease) => provider.run({ ...input, gpu: lease }))
+            )
+          )
+      }
+    }
     const estimateOf = (stage: Stage.Stage, tier: Provider.ProviderTier) =>
       Pricing.estimate(stage, tier, settings.plan, settings.prices)
 
@@ -177,7 +205,8 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       const chain = yield* Providers.chainOf(stage)
       const result = yield* Effect.scoped(Effect.gen(function*() {
         const scratch = yield* artifacts.scratch
-        const output = yield* ProviderChain.run(stage, chain.providers, {
+        const providers = chain.providers.map((provider) => underLease(stage, channel.id, provider))
+        const output = yield* ProviderChain.run(stage, providers, {
           channel,
           videoId: payload.videoId,
           topic: payload.topic,

@@ -14,7 +14,8 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Budget, Channel, ChannelEntity as Contract, Errors, Ids, Pipeline, Video } from "@ytempire/domain"
+import { Budget, Channel, ChannelEntity as Contract, Errors, Gpu, Ids, Pipeline, Video } from "@ytempire/domain"
+import { Scheduler } from "@ytempire/gpu"
 import {
   type Config as EffectConfig,
   Context,
@@ -22,6 +23,7 @@ import {
   type Duration,
   Effect,
   Layer,
+  Option,
   Random,
   type Redacted,
   Schema,
@@ -82,6 +84,12 @@ export interface Config {
   readonly messageRetention?: Duration.Input | undefined
   /** How often a runner looks for due scheduled messages (default 1 second). */
   readonly messagePollInterval?: Duration.Input | undefined
+  /**
+   * The GPUs to schedule (devices from `Inventory`, queue and aging options): providers that declare GPU work
+   * run under a VRAM lease of this scheduler. Without it, no leases are taken (the offline providers run on
+   * the CPU).
+   */
+  readonly gpu?: Scheduler.SchedulerConfig | undefined
 }
 
 /**
@@ -172,6 +180,7 @@ export const layerWithProviders = <E>(config: Config, providers: Layer.Layer<Off
       ChannelEntity.layer({ maxInFlight: config.maxInFlightPerChannel, maxIdleTime: config.channelIdleTime })
     )),
     Layer.provideMerge(ClusterWorkflowEngine.layer),
+    Layer.provideMerge(config.gpu === undefined ? Layer.empty : Scheduler.Scheduler.layer(config.gpu)),
     Layer.provideMerge(providers),
     Layer.provideMerge(ArtifactStore.ArtifactStore.layer(config.dataDir)),
     Layer.provideMerge(storageLayer(config)),
@@ -244,6 +253,8 @@ export class Ytempire extends Context.Service<Ytempire, {
     tenantId: Ids.TenantId,
     channelId: Ids.ChannelId
   ) => Effect.Effect<Contract.ChannelState, Channel.ChannelNotFound>
+  /** The GPUs as the scheduler sees them (no devices, source `none`, when no GPU is configured). */
+  readonly gpuStatus: Effect.Effect<Gpu.GpuStatus>
 }>()("@ytempire/runtime/Ytempire") {
   /**
    * The facade over the channel entities and repositories.
@@ -254,6 +265,12 @@ export class Ytempire extends Context.Service<Ytempire, {
     const videos = yield* VideoRepository.VideoRepository
     const ledger = yield* BudgetLedger.BudgetLedger
     const engine = yield* WorkflowEngine.WorkflowEngine
+    const scheduler = yield* Effect.serviceOption(Scheduler.Scheduler)
+    const noGpu = new Gpu.GpuStatus({
+      source: "none",
+      devices: [],
+      queued: new Gpu.GpuQueueDepth({ critical: 0, high: 0, normal: 0, low: 0 })
+    })
     const decodeRegistration = decodeInput(Channel.ChannelRegistration)
     const decodeRequest = decodeInput(Video.VideoRequest)
 
@@ -277,6 +294,8 @@ export class Ytempire extends Context.Service<Ytempire, {
     )
 
     return Ytempire.of({
+      gpuStatus: Option.match(scheduler, { onNone: () => Effect.succeed(noGpu), onSome: (gpu) => gpu.status }),
+
       registerChannel: Effect.fn("Ytempire.registerChannel")(function*(tenantId, input) {
         const registration = yield* decodeRegistration(input)
         return yield* clientFor(registration.id).Register({ tenantId, registration }).pipe(
