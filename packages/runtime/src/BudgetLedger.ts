@@ -1021,8 +1021,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
             updated_at = now()
           FROM locked JOIN requested USING (scope_key)
           WHERE scopes.scope_key = locked.scope_key
-          RETURNING scopes.scope_key, scopes.scope, scopes.limit_micros, scopes.committed_micros,
-            scopes.reserved_micros, scopes.alerted_percent
+          RETURNING ${scopeColumns}
         ),
         alerted AS (
           INSERT INTO budget_alerts (scope_key, threshold_percent, spent_micros, limit_micros)
@@ -1061,6 +1060,18 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       yield* requireAmount("actual", actual)
       return yield* transact("commit", commitIn(reservationId, actual))
     })
+
+    // Fragments of the one-statement operations: the scope columns they return (`ScopeColumns`), and a
+    // reservation's settled parts as `[[partId, amount], …]` JSON, in the order they were settled.
+    const scopeColumns = sql.literal(
+      "scopes.scope_key, scopes.scope, scopes.limit_micros, scopes.committed_micros, scopes.reserved_micros, " +
+        "scopes.alerted_percent"
+    )
+    const partsAsJson = (reservationId: string) =>
+      sql`(
+        SELECT coalesce(json_agg(json_build_array(parts.part_id, parts.amount_micros) ORDER BY parts.seq), '[]')
+        FROM budget_reservation_parts AS parts WHERE parts.reservation_id = ${reservationId}
+      )`
 
     /**
      * The common settle, in one statement: a new part of an open reservation that still holds at least the
@@ -1102,14 +1113,10 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
             updated_at = now()
           FROM locked
           WHERE scopes.scope_key = locked.scope_key
-          RETURNING scopes.scope_key, scopes.scope, scopes.limit_micros, scopes.committed_micros,
-            scopes.reserved_micros, scopes.alerted_percent
+          RETURNING ${scopeColumns}
         )
         SELECT moved.*, reservation.scope_keys, reservation.amount_micros, reservation.settled_micros,
-          (
-            SELECT coalesce(json_agg(json_build_array(parts.part_id, parts.amount_micros) ORDER BY parts.seq), '[]')
-            FROM budget_reservation_parts AS parts WHERE parts.reservation_id = ${reservationId}
-          ) AS earlier_parts
+          ${partsAsJson(reservationId)} AS earlier_parts
         FROM reservation CROSS JOIN part LEFT JOIN moved ON true
       `
       const first = records[0]
@@ -1171,14 +1178,10 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
             updated_at = now()
           FROM locked, reservation
           WHERE scopes.scope_key = locked.scope_key
-          RETURNING scopes.scope_key, scopes.scope, scopes.limit_micros, scopes.committed_micros,
-            scopes.reserved_micros, scopes.alerted_percent
+          RETURNING ${scopeColumns}
         )
         SELECT moved.*, reservation.scope_keys, reservation.amount_micros, reservation.settled_micros,
-          (
-            SELECT coalesce(json_agg(json_build_array(parts.part_id, parts.amount_micros) ORDER BY parts.seq), '[]')
-            FROM budget_reservation_parts AS parts WHERE parts.reservation_id = ${reservationId}
-          ) AS earlier_parts
+          ${partsAsJson(reservationId)} AS earlier_parts
         FROM reservation LEFT JOIN moved ON true
       `
       const first = records[0]
