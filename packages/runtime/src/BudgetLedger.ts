@@ -806,6 +806,29 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         )
       ).pipe(Effect.mapError((error) => unavailable(operation, error)))
 
+    /**
+     * Creates the missing rows of `entries`' scopes, empty and unlimited. In key order, like rows are locked, so
+     * two requests creating the same rows cannot wait for each other crosswise.
+     */
+    const insertScopeRows = Effect.fnUntraced(function*(
+      entries: ReadonlyArray<{
+        readonly key: string
+        readonly scope: Budget.BudgetScope
+      }>
+    ) {
+      const fresh = yield* Effect.forEach(
+        entries,
+        (entry) => Effect.map(Effect.orDie(encodeScope(entry.scope)), (scope) => ({ scope_key: entry.key, scope }))
+      )
+      if (fresh.length === 0) return
+      yield* sql`
+        INSERT INTO budget_scopes (scope_key, scope)
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(fresh)}::jsonb) AS fresh (scope_key text, scope jsonb)
+        ORDER BY scope_key
+        ON CONFLICT (scope_key) DO NOTHING
+      `
+    })
+
     const reserveIn = Effect.fnUntraced(function*(
       request: ReserveRequest,
       entries: ReadonlyArray<ScopeLimit & { readonly key: string }>
@@ -828,20 +851,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         const value: Reserved = { reservation, level: strictestOf(rows), replayed: true }
         return { value, alerted: false }
       }
-      // Rows are created in key order, like they are locked, so two requests creating the same rows cannot
-      // wait for each other crosswise.
-      const sorted = entries.toSorted((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      const fresh = yield* Effect.forEach(
-        sorted,
-        (entry) =>
-          Effect.map(Effect.orDie(encodeScope(entry.scope)), (scope) => ({
-            scope_key: entry.key,
-            scope: JSON.stringify(scope)
-          }))
-      )
-      if (Arr.isArrayNonEmpty(fresh)) {
-        yield* sql`INSERT INTO budget_scopes ${sql.insert(fresh)} ON CONFLICT (scope_key) DO NOTHING`
-      }
+      yield* insertScopeRows(entries)
       const rows = yield* rowsOf(keys, true)
       const plan = planReserve(entries.map((entry, i) => ({ row: rows[i]!, limit: entry.limit })), request.amount)
       if (Result.isFailure(plan)) return yield* Effect.fail(plan.failure)
@@ -964,21 +974,10 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         limit_micros: Option.getOrNull(entry.limit)
       })))
       const thresholds = Budget.alertThresholds.map(percentOf)
-      // Rows a period's first reservation needs (and a video's own scope, always new), created empty beforehand:
-      // rows created in the statement itself would be invisible to it. An empty row with no limit is what a
-      // scope without reservations is, so one left behind by a refused reservation changes nothing.
-      const fresh = yield* Effect.forEach(
-        entries,
-        (entry) => Effect.map(Effect.orDie(encodeScope(entry.scope)), (scope) => ({ scope_key: entry.key, scope }))
-      )
-      if (Arr.isArrayNonEmpty(fresh)) {
-        yield* sql`
-          INSERT INTO budget_scopes (scope_key, scope)
-          SELECT * FROM jsonb_to_recordset(${JSON.stringify(fresh)}::jsonb) AS fresh (scope_key text, scope jsonb)
-          ORDER BY scope_key
-          ON CONFLICT (scope_key) DO NOTHING
-        `
-      }
+      // Rows a period's first reservation needs (and a video's own scope, always new), created beforehand: rows
+      // created in the statement itself would be invisible to it. An empty row with no limit is what a scope
+      // without reservations is, so one left behind by a refused reservation changes nothing.
+      yield* insertScopeRows(entries)
       const records = yield* sql<ReserveRecord>`
         WITH reservation AS (
           INSERT INTO budget_reservations (reservation_id, scope_keys, amount_micros)
