@@ -1,127 +1,59 @@
 /**
- * ytempire embedded in a Node program: register a few channels, ask each for a video, follow them to the end,
- * and print where the videos are and what they cost.
+ * ytempire embedded in a Node program, without a server: register three channels, ask each for a video, follow
+ * each to the end, and print where the MP4s are and what they cost.
  *
- *   npm run demo -- --channels 3 --data-dir ./demo-data [--json] [--storage embedded|memory|postgres]
+ *   node examples/embedded.ts [data directory, default ./embedded-data]
  *
- * Progress goes to stderr; with --json, stdout gets one JSON line describing every video. The default storage
- * keeps its state in the data directory (an embedded Postgres), so a second run finds the same videos done;
- * `--storage postgres` uses DATABASE_URL.
+ * State is kept in the data directory (an embedded Postgres), so a second run finds the videos done. For a
+ * ready-made command with flags and JSON output, see `ytempire demo` (`npm run demo`).
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Ids, Money, Video } from "@ytempire/domain"
+import { NodeRuntime } from "@effect/platform-node"
+import { Ids, Money } from "@ytempire/domain"
 import { ArtifactStore, YtempireRuntime } from "@ytempire/runtime"
-import { Config, Console, Effect, Logger, Option, Redacted, Schema, Stream } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Console, Effect, Schema, Stream } from "effect"
 import * as Path from "node:path"
 
-const niches = [
-  { niche: "consumer technology", style: "upbeat explainer", topic: "Five phones under $300 worth buying" },
-  { niche: "personal finance", style: "calm documentary", topic: "How compound interest really works" },
-  { niche: "space science", style: "top 5 listicle", topic: "The strangest moons in the solar system" },
-  { niche: "home cooking", style: "upbeat explainer", topic: "Three weeknight pasta tricks" },
-  { niche: "world history", style: "calm documentary", topic: "Why the Library of Alexandria mattered" }
+const dataDir = Path.resolve(process.argv[2] ?? "embedded-data")
+const tenantId = Schema.decodeSync(Ids.TenantId)("example")
+
+const channels = [
+  { id: "tech", niche: "consumer technology", style: "upbeat explainer", topic: "Five phones under $300" },
+  { id: "finance", niche: "personal finance", style: "calm documentary", topic: "How compound interest works" },
+  { id: "space", niche: "space science", style: "top 5 listicle", topic: "The strangest moons we know" }
 ]
 
-const tenantId = Schema.decodeSync(Ids.TenantId)("demo")
-
-const stageLine = (video: Video.Video, record: Video.StageRecord) =>
-  `[${video.channelId}] ${record.stage} ${record.status}` +
-  (record.provider === undefined ? "" : ` by ${record.provider}`) +
-  (record.status === "completed" ? ` (${Money.format(record.cost)})` : "")
-
-const produce = Effect.fn("demo.produce")(function*(index: number) {
+const program = Effect.gen(function*() {
   const ytempire = yield* YtempireRuntime.Ytempire
   const store = yield* ArtifactStore.ArtifactStore
-  const pick = niches[index % niches.length]!
-  const channelId = `demo-${index + 1}`
-  yield* ytempire.registerChannel(tenantId, {
-    id: channelId,
-    name: `Demo ${pick.niche}`,
-    niche: pick.niche,
-    language: "en",
-    style: pick.style,
-    quality: 0.5
-  })
-  const requested = yield* ytempire.requestVideo(tenantId, {
-    channelId,
-    videoId: `${channelId}-first`,
-    topic: pick.topic
-  })
-  // Report each stage once, as it finishes.
-  const reported = new Set<string>()
-  const final = yield* ytempire.watchVideo(tenantId, requested.id).pipe(
-    Stream.tap((video) =>
-      Effect.forEach(video.stages, (record) => {
-        const key = `${record.stage}:${record.status}`
-        if (record.status === "running" || reported.has(key)) return Effect.void
-        reported.add(key)
-        return Console.error(stageLine(video, record))
-      }, { discard: true })
-    ),
-    Stream.runLast,
-    Effect.map(Option.getOrThrow)
-  )
-  const render = final.stages.find((record) => record.stage === "render")
-  return {
-    id: final.id,
-    channelId: final.channelId,
-    status: final.status,
-    mp4: render?.artifact === undefined ? null : store.pathOf(render.artifact),
-    published: final.status === "completed" ? Path.join(store.root, "published", final.id) : null,
-    stages: final.stages.map((record) => ({
-      stage: record.stage,
-      provider: record.provider ?? null,
-      tier: record.tier ?? null,
-      cost: Money.toDecimal(record.cost)
-    })),
-    totalCost: Money.toDecimal(final.totalCost),
-    ...(final.error === undefined ? {} : { error: final.error.message })
-  }
+  yield* Effect.forEach(channels, (channel) =>
+    Effect.gen(function*() {
+      yield* ytempire.registerChannel(tenantId, {
+        id: channel.id,
+        name: `Example ${channel.niche}`,
+        niche: channel.niche,
+        language: "en",
+        style: channel.style
+      })
+      // The video id makes the request idempotent: running the program again returns the same video.
+      const video = yield* ytempire.requestVideo(tenantId, {
+        channelId: channel.id,
+        videoId: `${channel.id}-first`,
+        topic: channel.topic
+      })
+      const final = yield* ytempire.watchVideo(tenantId, video.id).pipe(
+        Stream.tap((update) => Console.error(`${update.id}: ${update.status} ${update.currentStage ?? ""}`)),
+        Stream.runLast
+      )
+      const done = final._tag === "Some" ? final.value : video
+      const render = done.stages.find((record) => record.stage === "render")?.artifact
+      yield* Console.log(
+        `${done.id}: ${done.status}, ${render === undefined ? "no video" : store.pathOf(render)}, ` +
+          Money.format(done.totalCost)
+      )
+    }), { concurrency: "unbounded", discard: true })
 })
 
-const demo = Command.make(
-  "demo",
-  {
-    channels: Flag.Int("channels").pipe(
-      Flag.withDescription("How many channels to register (one video each)"),
-      Flag.withSchema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 50 }))),
-      Flag.withDefault(3)
-    ),
-    dataDir: Flag.String("data-dir").pipe(
-      Flag.withDescription("Where the database, artifacts and published videos go"),
-      Flag.withDefault(".ytempire")
-    ),
-    storage: Flag.Literals("storage", ["embedded", "memory", "postgres"]).pipe(
-      Flag.withDescription("embedded (kept in the data directory), memory, or postgres (DATABASE_URL)"),
-      Flag.withDefault("embedded")
-    ),
-    json: Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON line of results"), Flag.withDefault(false))
-  },
-  Effect.fn("demo")(function*({ channels, dataDir, json, storage }) {
-    const url = storage === "postgres" ? yield* Config.Redacted("DATABASE_URL") : Redacted.make("")
-    const runtime = YtempireRuntime.layer({
-      dataDir: Path.resolve(dataDir),
-      storage: storage === "postgres" ? { _tag: "postgres", url } : { _tag: storage }
-    })
-    yield* Console.error(`ytempire demo: ${channels} channel(s), ${storage} storage in ${Path.resolve(dataDir)}`)
-    const videos = yield* Effect.forEach(Array.from({ length: channels }, (_, i) => i), produce, {
-      concurrency: "unbounded"
-    }).pipe(Effect.provide(runtime))
-    for (const video of videos) {
-      yield* Console.error(`${video.id}: ${video.status}, ${video.mp4 ?? "no video"}, total $${video.totalCost}`)
-    }
-    const total = Money.sum(videos.map((video) => Money.unsafeFromDecimal(video.totalCost)))
-    if (json) yield* Console.log(JSON.stringify({ videos, totalCost: Money.toDecimal(total) }))
-  })
-).pipe(
-  Command.withDescription("Register channels, produce one video each, and report where they are and what they cost")
-)
-
-demo.pipe(
-  Command.run({ version: "0.1.0" }),
-  // Logs go to stderr with the progress, so that stdout holds only the JSON line.
-  Effect.provideService(Logger.LogToStderr, true),
-  Effect.provide(NodeServices.layer),
+program.pipe(
+  Effect.provide(YtempireRuntime.layer({ dataDir })),
   NodeRuntime.runMain
 )

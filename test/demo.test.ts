@@ -1,5 +1,5 @@
 /**
- * The embedded demo, as a user runs it: `node examples/embedded.ts --channels 3 --data-dir DIR --json` in a child
+ * The embedded demo, as a user runs it: `ytempire demo --channels 3 --data-dir DIR --json` in a child
  * process (the default embedded storage), then once more on the same data directory.
  *
  * The first run produces three videos with the offline providers (about 25 s on two quiet cores); the second finds
@@ -59,7 +59,7 @@ const runDemo = (dataDir: string): Promise<Run> =>
     const started = performance.now()
     const child = spawn(
       process.execPath,
-      ["examples/embedded.ts", "--channels", "3", "--data-dir", dataDir, "--json"],
+      ["packages/server/src/bin.ts", "demo", "--channels", "3", "--data-dir", dataDir, "--json"],
       // A run that hangs is killed, so that the test reports its output instead of timing out.
       { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], timeout: 180_000, killSignal: "SIGKILL" }
     )

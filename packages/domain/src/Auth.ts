@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { Context, Schema } from "effect"
-import { RpcMiddleware } from "effect/rpc"
+import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
 import * as Errors from "./Errors.ts"
 import * as Ids from "./Ids.ts"
 
@@ -74,3 +74,74 @@ export class Authentication extends RpcMiddleware.Service<Authentication, {
   error: Schema.Union([Errors.Unauthorized, Errors.RateLimited]),
   requiredForClient: true
 }) {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// API keys
+
+/**
+ * An API key as it is listed: never its secret, which only `CreateApiKey` returns, once.
+ *
+ * @category models
+ */
+export class ApiKey extends Schema.Class<ApiKey>("@ytempire/domain/Auth/ApiKey")({
+  id: Ids.ApiKeyId,
+  tenantId: Ids.TenantId,
+  role: Role,
+  name: Schema.optionalKey(Schema.String),
+  createdAt: Schema.DateTimeUtcFromString,
+  revokedAt: Schema.optionalKey(Schema.DateTimeUtcFromString)
+}) {}
+
+/**
+ * A new key and its secret (the bearer token), shown this once: only its hash is stored.
+ *
+ * @category models
+ */
+export class CreatedApiKey extends Schema.Class<CreatedApiKey>("@ytempire/domain/Auth/CreatedApiKey")({
+  key: ApiKey,
+  secret: Schema.String
+}) {}
+
+/**
+ * What a new key is for: its role, and a name to recognise it by. The tenant is the caller's.
+ *
+ * @category models
+ */
+export class ApiKeyRequest extends Schema.Class<ApiKeyRequest>("@ytempire/domain/Auth/ApiKeyRequest")({
+  role: Role,
+  name: Schema.optionalKey(
+    Schema.String.check(Schema.isMaxLength(100, { message: "name must be at most 100 characters" }))
+  )
+}) {}
+
+/**
+ * No key with this id is visible to the caller.
+ *
+ * @category errors
+ */
+export class ApiKeyNotFound extends Schema.TaggedError<ApiKeyNotFound>()("ApiKeyNotFound", {
+  keyId: Schema.String
+}) {
+  override get message(): string {
+    return `API key ${this.keyId} not found`
+  }
+}
+
+/**
+ * The key operations, for admins of a tenant: create (the secret is returned once), list and revoke.
+ *
+ * @category rpc
+ */
+export class ApiKeyRpcs extends RpcGroup.make(
+  Rpc.make("CreateApiKey", {
+    payload: ApiKeyRequest,
+    success: CreatedApiKey,
+    error: Schema.Union([Errors.InvalidRequest, Errors.Forbidden])
+  }),
+  Rpc.make("ListApiKeys", { success: Schema.Array(ApiKey), error: Errors.Forbidden }),
+  Rpc.make("RevokeApiKey", {
+    payload: { keyId: Ids.ApiKeyId },
+    success: ApiKey,
+    error: Schema.Union([ApiKeyNotFound, Errors.Forbidden])
+  })
+) {}

@@ -15,8 +15,6 @@
  * @since 0.1.0
  */
 import { DateTime, Effect, Option, Schema } from "effect"
-import { Rpc, RpcGroup } from "effect/rpc"
-import * as Errors from "./Errors.ts"
 import * as Ids from "./Ids.ts"
 import * as Money from "./Money.ts"
 import * as Stage from "./Stage.ts"
@@ -398,7 +396,7 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// cost report and RPC contract
+// cost report
 
 /** @category models */
 export class ChannelCost extends Schema.Class<ChannelCost>("@ytempire/domain/Budget/ChannelCost")({
@@ -439,27 +437,3 @@ export class BudgetLimitsUpdate extends Schema.Class<BudgetLimitsUpdate>("@ytemp
   globalDaily: Schema.optionalKey(Money.NonNegative),
   globalMonthly: Schema.optionalKey(Money.NonNegative)
 }) {}
-
-/**
- * The budget operations: where each scope stands now (the tenant's, or one channel's), set limits, and the
- * cost report.
- *
- * @category rpc
- */
-export class BudgetRpcs extends RpcGroup.make(
-  Rpc.make("GetBudgetStatus", {
-    payload: { channelId: Schema.optionalKey(Ids.ChannelId) },
-    success: Schema.Array(BudgetStatus),
-    error: Errors.InvalidRequest
-  }),
-  Rpc.make("SetBudgetLimits", {
-    payload: BudgetLimitsUpdate,
-    success: BudgetLimits,
-    error: Schema.Union([Errors.InvalidRequest, Errors.Forbidden])
-  }),
-  Rpc.make("GetCostReport", {
-    payload: { from: Day, to: Day, channelId: Schema.optionalKey(Ids.ChannelId) },
-    success: CostReport,
-    error: Errors.InvalidRequest
-  })
-) {}

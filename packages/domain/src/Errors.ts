@@ -24,9 +24,11 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   static fromSchemaError(error: Schema.SchemaError): InvalidRequest {
     const [first] = standardFormatter(error.issue).issues
     const path = (first?.path ?? []).map((key) => String(typeof key === "object" ? key.key : key))
+    // The first issue's own message: the full one repeats the path ("… at [\"name\"]"), which `field` names.
+    const message = first?.message ?? error.message
     return path.length === 0
-      ? new InvalidRequest({ message: error.message })
-      : new InvalidRequest({ message: error.message, field: path.join(".") })
+      ? new InvalidRequest({ message })
+      : new InvalidRequest({ message, field: path.join(".") })
   }
 }
 

@@ -258,3 +258,32 @@ export class StageFailed extends Schema.TaggedError<StageFailed>()("StageFailed"
       (last?.error === undefined ? "" : `; last: ${last.provider}: ${last.error.message}`)
   }
 }
+
+/**
+ * The progress a watcher reports between two snapshots of a video (`previous` absent for the first one): a
+ * stage that started or completed, an attempt that failed, the video starting or reaching its final status.
+ * Several snapshots may collapse into one (a watcher sees the latest state), so a step may yield several events,
+ * in the order they happened; a snapshot that changed nothing a watcher cares about yields none.
+ *
+ * @category utils
+ */
+export const progressBetween = (previous: Video | undefined, next: Video): ReadonlyArray<VideoProgress> => {
+  const events: Array<VideoProgress> = []
+  const push = (event: ProgressEvent, stage?: StageModule.Stage) =>
+    events.push(new VideoProgress(stage === undefined ? { event, video: next } : { event, stage, video: next }))
+  if (previous === undefined) push(next.status === "queued" ? "queued" : "started")
+  else if (previous.status === "queued" && next.status !== "queued") push("started")
+  for (const record of next.stages) {
+    const before = previous?.stages.find((entry) => entry.stage === record.stage)
+    const failedBefore = before?.attempts.filter((attempt) => attempt.outcome !== "succeeded").length ?? 0
+    for (const attempt of record.attempts.filter((entry) => entry.outcome !== "succeeded").slice(failedBefore)) {
+      if (attempt.error !== undefined) push("attempt-failed", record.stage)
+    }
+    if (before === undefined && record.status === "running") push("stage-started", record.stage)
+    if (record.status === "completed" && before?.status !== "completed") push("stage-completed", record.stage)
+  }
+  if (isFinal(next.status) && (previous === undefined || !isFinal(previous.status))) {
+    push(next.status === "completed" ? "completed" : next.status === "failed" ? "failed" : "cancelled")
+  }
+  return events
+}

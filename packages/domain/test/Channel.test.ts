@@ -73,7 +73,8 @@ describe("Channel", () => {
         const error = yield* invalid(patch)
         expect(error.field, JSON.stringify(patch)).toBe(field)
         expect(error.message, JSON.stringify(patch)).toMatch(message)
-        expect(error.message).toContain(JSON.stringify(field.split(".")).replace(/,/g, "]["))
+        // The message is the issue's own; the path is in `field`, not repeated in the text.
+        expect(error.message).not.toContain(" at [")
       }
     }))
 

@@ -186,10 +186,14 @@ const expectedTags = [
   "CancelVideo",
   "WatchVideo",
   "GetBudgetStatus",
+  "GetBudgetLimits",
   "SetBudgetLimits",
   "GetCostReport",
   "GetGpuStatus",
-  "GetStatus"
+  "GetStatus",
+  "CreateApiKey",
+  "ListApiKeys",
+  "RevokeApiKey"
 ]
 
 describe("Rpcs", () => {

@@ -13,6 +13,8 @@
  *   delivered at the next run; on waking it requests a video (its id derived from the channel and the time, so
  *   a repeated wake-up makes no second video) and schedules the next. The wake-ups are persisted messages, so
  *   the schedule survives restarts.
+ * - Deletion (by the runtime's facade) pauses the channel, cancels its unfinished videos and removes its record:
+ *   a wake-up or a finished video of a channel without a record does nothing, so its schedule stops there.
  * - Idle channels passivate (`maxIdleTime`); their state lives in the repositories, so they come back on
  *   demand with nothing lost.
  *
@@ -22,6 +24,7 @@ import { Budget, Channel, ChannelEntity, Errors, Ids, Pipeline, Pricing, Video }
 import { Cron, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
 import { Entity } from "effect/cluster"
 import * as BudgetLedger from "./BudgetLedger.ts"
+import * as BudgetLimitsStore from "./BudgetLimitsStore.ts"
 import * as ChannelRepository from "./ChannelRepository.ts"
 import * as ProviderChain from "./ProviderChain.ts"
 import * as VideoPipeline from "./VideoPipeline.ts"
@@ -83,6 +86,7 @@ export const layer = (options: Options = {}) =>
       const videos = yield* VideoRepository.VideoRepository
       const ledger = yield* BudgetLedger.BudgetLedger
       const settings = yield* VideoPipeline.PipelineSettings
+      const limitsStore = yield* Effect.serviceOption(BudgetLimitsStore.BudgetLimitsStore)
       const clientFor = yield* ChannelEntity.ChannelEntity.client
       const self = clientFor(channelId)
       const maxInFlight = Math.max(1, options.maxInFlight ?? 1)
@@ -123,11 +127,12 @@ export const layer = (options: Options = {}) =>
       const spentScope = Effect.fnUntraced(function*(channel: Channel.Channel) {
         const now = yield* DateTime.now
         const probe = { tenantId: channel.tenantId, channelId: channel.id, videoId: Ids.VideoId.make("probe") }
+        const limits = Option.isSome(limitsStore) ? yield* limitsStore.value.get(channel.tenantId) : settings.limits
         const scopes = Budget.scopesFor(probe, now, settings.budgetZone)
           .filter((scope) =>
             scope._tag !== "video"
           )
-          .map((scope) => ({ scope, limit: Budget.limitFor(scope._tag, channel.budget, settings.limits) }))
+          .map((scope) => ({ scope, limit: Budget.limitFor(scope._tag, channel.budget, limits) }))
         const statuses = yield* Effect.orDie(ledger.status(scopes))
         return Option.fromUndefinedOr(statuses.find((status) => status.level === "hard"))
       })
@@ -189,6 +194,9 @@ export const layer = (options: Options = {}) =>
           Effect.gen(function*() {
             const channel = yield* save(yield* loadChannel, { status: "active" })
             yield* startQueued(channel)
+            // A wake-up that found the channel paused did not schedule the next run (a pending one is not sent
+            // twice: wake-ups are deduplicated by their time).
+            yield* scheduleNext(channel)
             return channel
           }),
 
@@ -233,10 +241,16 @@ export const layer = (options: Options = {}) =>
             return yield* videos.get(video.id).pipe(Effect.orDie)
           }),
 
-        VideoFinished: () => Effect.flatMap(Effect.orDie(loadChannel), startQueued),
+        // A deleted channel's videos may still finish (or be cancelled by the deletion): nothing to start then.
+        VideoFinished: () =>
+          Effect.flatMap(
+            Effect.option(loadChannel),
+            Option.match({ onNone: () => Effect.void, onSome: startQueued })
+          ),
 
         Wake: ({ payload }) =>
           Effect.gen(function*() {
+            // A deleted channel: its schedule ends here.
             const found = yield* Effect.option(loadChannel)
             if (Option.isNone(found)) return
             let channel = found.value

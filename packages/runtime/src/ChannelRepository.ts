@@ -15,13 +15,80 @@
  * @since 0.1.0
  */
 import { Channel, Ids } from "@ytempire/domain"
-import { Context, DateTime, Effect, Layer, Ref, Schema } from "effect"
+import { Context, DateTime, Effect, Layer, Option, Ref, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Migrations from "./internal/migrations.ts"
+
+/**
+ * Where a channel stands in the oldest-first order: its creation instant (epoch milliseconds) and its id.
+ *
+ * @category models
+ */
+export const ChannelPosition = Schema.Struct({ createdAt: Schema.Int, id: Ids.ChannelId })
+/** @category models */
+export type ChannelPosition = typeof ChannelPosition.Type
+
+/**
+ * Which channels of a tenant to list, from where, and how many.
+ *
+ * @category models
+ */
+export interface ChannelPageQuery {
+  readonly tenantId: Ids.TenantId
+  readonly status?: Channel.ChannelStatus | undefined
+  /** Only channels after this position (exclusive); from the oldest when absent. */
+  readonly after?: ChannelPosition | undefined
+  /** At most this many channels. */
+  readonly limit: number
+}
+
+/**
+ * A page of channels, and the position of its last one when more follow.
+ *
+ * @category models
+ */
+export interface ChannelPageResult {
+  readonly channels: ReadonlyArray<Channel.Channel>
+  readonly next: Option.Option<ChannelPosition>
+}
+
+/**
+ * How many of a tenant's channels are in each status.
+ *
+ * @category models
+ */
+export type ChannelStatusCounts = Readonly<Record<Channel.ChannelStatus, number>>
+
+/**
+ * The position of a channel in the oldest-first order.
+ *
+ * @category utils
+ */
+export const positionOf = (channel: Channel.Channel): ChannelPosition => ({
+  createdAt: DateTime.toEpochMillis(channel.createdAt),
+  id: channel.id
+})
 
 /** Oldest first: by `createdAt`, then id. */
 const oldestFirst = (a: Channel.Channel, b: Channel.Channel): number =>
   DateTime.Order(a.createdAt, b.createdAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+const isAfter = (position: ChannelPosition) => (channel: Channel.Channel): boolean => {
+  const createdAt = DateTime.toEpochMillis(channel.createdAt)
+  return createdAt > position.createdAt || (createdAt === position.createdAt && channel.id > position.id)
+}
+
+/** The page of `limit` out of `limit + 1` channels read. */
+const pageOf = (channels: ReadonlyArray<Channel.Channel>, limit: number): ChannelPageResult => {
+  const page = channels.slice(0, limit)
+  const last = page.at(-1)
+  return {
+    channels: page,
+    next: channels.length > limit && last !== undefined ? Option.some(positionOf(last)) : Option.none()
+  }
+}
+
+const noChannels = (): Record<Channel.ChannelStatus, number> => ({ active: 0, paused: 0, "budget-paused": 0 })
 
 // ---------------------------------------------------------------------------------------------------------------
 // SQL
@@ -70,7 +137,40 @@ const makeSql: Effect.Effect<ChannelRepository["Service"], never, SqlClient.SqlC
     return yield* Effect.forEach(rows, (row) => decodeChannel(row.record))
   }, Effect.orDie)
 
-  return { put, get, list }
+  const page = Effect.fn("ChannelRepository.page")(function*(query: ChannelPageQuery) {
+    const after = query.after
+    // Keyset pagination on the `channels_by_tenant` index (tenant_id, created_at, id).
+    const rows = yield* sql<ChannelRow>`
+      SELECT record FROM channels
+      WHERE ${
+      sql.and([
+        sql`tenant_id = ${query.tenantId}`,
+        ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
+        ...(after === undefined ? [] : [sql`(created_at, id) > (${new Date(after.createdAt)}, ${after.id})`])
+      ])
+    }
+      ORDER BY created_at, id
+      LIMIT ${query.limit + 1}
+    `
+    return pageOf(yield* Effect.forEach(rows, (row) => decodeChannel(row.record)), query.limit)
+  }, Effect.orDie)
+
+  const remove = Effect.fn("ChannelRepository.remove")(function*(channelId: Ids.ChannelId) {
+    yield* sql`DELETE FROM channels WHERE id = ${channelId}`
+  }, Effect.orDie)
+
+  const countByStatus = Effect.fn("ChannelRepository.countByStatus")(function*(tenantId: Ids.TenantId) {
+    const rows = yield* sql<{ readonly status: string; readonly n: number }>`
+      SELECT status, count(*)::int AS n FROM channels WHERE tenant_id = ${tenantId} GROUP BY status
+    `
+    const counts = noChannels()
+    for (const row of rows) {
+      if (row.status in counts) counts[row.status as Channel.ChannelStatus] = Number(row.n)
+    }
+    return counts
+  }, Effect.orDie)
+
+  return { put, get, list, page, remove, countByStatus }
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -88,6 +188,15 @@ export class ChannelRepository extends Context.Service<ChannelRepository, {
   readonly get: (channelId: Ids.ChannelId) => Effect.Effect<Channel.Channel, Channel.ChannelNotFound>
   /** Every channel of a tenant, oldest first (by `createdAt`, then id). */
   readonly list: (tenantId: Ids.TenantId) => Effect.Effect<ReadonlyArray<Channel.Channel>>
+  /**
+   * One page of a tenant's channels, oldest first (by `createdAt`, then id), after a position: keyset
+   * pagination, so that walking the pages returns every channel that exists throughout exactly once.
+   */
+  readonly page: (query: ChannelPageQuery) => Effect.Effect<ChannelPageResult>
+  /** Removes the channel's record (nothing when there is none). Its videos are kept. */
+  readonly remove: (channelId: Ids.ChannelId) => Effect.Effect<void>
+  /** How many of the tenant's channels are in each status (one grouped query). */
+  readonly countByStatus: (tenantId: Ids.TenantId) => Effect.Effect<ChannelStatusCounts>
 }>()("@ytempire/runtime/ChannelRepository") {
   /**
    * Records in memory, for tests and the in-memory mode.
@@ -98,6 +207,8 @@ export class ChannelRepository extends Context.Service<ChannelRepository, {
     Effect.gen(function*() {
       // One Map, changed in place inside each synchronous Ref update (no copy per write).
       const channels = yield* Ref.make(new Map<string, Channel.Channel>())
+      const ofTenant = (tenantId: Ids.TenantId) =>
+        Effect.map(Ref.get(channels), (map) => [...map.values()].filter((channel) => channel.tenantId === tenantId))
       return ChannelRepository.of({
         put: (channel) => Ref.update(channels, (map) => map.set(channel.id, channel)).pipe(Effect.as(channel)),
         get: (channelId) =>
@@ -107,12 +218,27 @@ export class ChannelRepository extends Context.Service<ChannelRepository, {
               ? Effect.fail(new Channel.ChannelNotFound({ channelId }))
               : Effect.succeed(channel)
           })),
-        list: (tenantId) =>
-          Ref.get(channels).pipe(
-            Effect.map((map) =>
-              [...map.values()].filter((channel) => channel.tenantId === tenantId).toSorted(oldestFirst)
+        list: (tenantId) => Effect.map(ofTenant(tenantId), (list) => list.toSorted(oldestFirst)),
+        page: (query) =>
+          Effect.map(ofTenant(query.tenantId), (list) => {
+            const after = query.after
+            const matching = list.filter((channel) =>
+              (query.status === undefined || channel.status === query.status) &&
+              (after === undefined || isAfter(after)(channel))
             )
-          )
+            return pageOf(matching.toSorted(oldestFirst).slice(0, query.limit + 1), query.limit)
+          }),
+        remove: (channelId) =>
+          Ref.update(channels, (map) => {
+            map.delete(channelId)
+            return map
+          }),
+        countByStatus: (tenantId) =>
+          Effect.map(ofTenant(tenantId), (list) => {
+            const counts = noChannels()
+            for (const channel of list) counts[channel.status] += 1
+            return counts
+          })
       })
     })
   )

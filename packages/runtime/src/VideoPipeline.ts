@@ -33,6 +33,7 @@ import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Activity } from "effect/workflow"
 import * as ArtifactStore from "./ArtifactStore.ts"
 import * as BudgetLedger from "./BudgetLedger.ts"
+import * as BudgetLimitsStore from "./BudgetLimitsStore.ts"
 import * as ChannelRepository from "./ChannelRepository.ts"
 import * as ProviderChain from "./ProviderChain.ts"
 import * as Providers from "./Providers.ts"
@@ -41,6 +42,10 @@ import * as VideoRepository from "./VideoRepository.ts"
 /**
  * How the pipeline prices and limits work: the price table, the operation-wide limits, the time zone of budget
  * days and months, the expected work of a video (for estimates) and the retry policy of provider chains.
+ *
+ * `limits` are the configured limits. With a `BudgetLimitsStore` in the context (the runtime always has one),
+ * reservations use the store's limits, which start from these and can be changed at run time; without one,
+ * these apply as they are.
  *
  * @category services
  */
@@ -128,6 +133,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
     const listener = yield* VideoFinishedListener
     const spender = { tenantId: payload.tenantId, channelId: payload.channelId, videoId: payload.videoId }
     const gpu = yield* Effect.serviceOption(Scheduler.Scheduler)
+    const limitsStore = yield* Effect.serviceOption(BudgetLimitsStore.BudgetLimitsStore)
     // A provider that declares GPU work runs each attempt under a lease of the scheduler, when there is one.
     const underLease = (
       stage: Stage.Stage,
@@ -272,9 +278,10 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       execute: Effect.gen(function*() {
         const channel = yield* (yield* ChannelRepository.ChannelRepository).get(payload.channelId)
         const now = yield* DateTime.now
+        const limits = Option.isSome(limitsStore) ? yield* limitsStore.value.get(payload.tenantId) : settings.limits
         const scopes = Budget.scopesFor(spender, now, settings.budgetZone).map((scope) => ({
           scope,
-          limit: Budget.limitFor(scope._tag, channel.budget, settings.limits)
+          limit: Budget.limitFor(scope._tag, channel.budget, limits)
         }))
         const standing = yield* ledger.status(scopes)
         const softControl = Budget.strictest(standing.map((status) => status.level)) !== "normal"

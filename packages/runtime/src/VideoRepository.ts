@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Ids, Video } from "@ytempire/domain"
+import { Budget, Ids, Money, Stage, Video } from "@ytempire/domain"
 import { Context, DateTime, Effect, Layer, Option, PubSub, Queue, Ref, Schedule, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { SqlClient } from "effect/sql"
@@ -38,6 +38,90 @@ export interface VideoFilter {
   readonly channelId?: Ids.ChannelId | undefined
   readonly status?: Video.VideoStatus | undefined
 }
+
+/**
+ * Where a video stands in the newest-first order: its request instant (epoch milliseconds) and its place in the
+ * order of insertion (a number that grows with each video stored; meaningful only to the store that gave it).
+ *
+ * @category models
+ */
+export const VideoPosition = Schema.Struct({ requestedAt: Schema.Int, seq: Schema.Int })
+/** @category models */
+export type VideoPosition = typeof VideoPosition.Type
+
+/**
+ * Which videos to list, from where, and how many.
+ *
+ * @category models
+ */
+export interface VideoPageQuery extends VideoFilter {
+  /** Only videos after this position in the newest-first order (exclusive); from the newest when absent. */
+  readonly after?: VideoPosition | undefined
+  /** At most this many videos. */
+  readonly limit: number
+}
+
+/**
+ * A page of videos, and the position of its last one when more follow.
+ *
+ * @category models
+ */
+export interface VideoPageResult {
+  readonly videos: ReadonlyArray<Video.Video>
+  readonly next: Option.Option<VideoPosition>
+}
+
+/**
+ * How many of a tenant's videos are in each status.
+ *
+ * @category models
+ */
+export type VideoStatusCounts = Readonly<Record<Video.VideoStatus, number>>
+
+/**
+ * Whose costs to sum: a tenant's (or one of its channels') videos requested in `[from, until)`.
+ *
+ * @category models
+ */
+export interface CostQuery {
+  readonly tenantId: Ids.TenantId
+  readonly channelId?: Ids.ChannelId | undefined
+  readonly from: DateTime.Utc
+  readonly until: DateTime.Utc
+}
+
+/**
+ * What the chosen videos' stage records add up to: per channel (the videos that cost anything, and their total
+ * cost), ordered by channel id, and per stage (every stage, in pipeline order).
+ *
+ * @category models
+ */
+export interface CostSummary {
+  readonly byChannel: ReadonlyArray<Budget.ChannelCost>
+  readonly byStage: ReadonlyArray<Budget.StageCost>
+}
+
+const noVideos = (): Record<Video.VideoStatus, number> => ({
+  queued: 0,
+  running: 0,
+  completed: 0,
+  failed: 0,
+  cancelled: 0
+})
+
+/** The summary of per-channel and per-stage totals, as `CostSummary` orders them. */
+const summaryOf = (
+  channels: ReadonlyMap<string, { readonly videos: number; readonly total: Money.Money }>,
+  stages: ReadonlyMap<string, Money.Money>
+): CostSummary => ({
+  byChannel: [...channels.entries()]
+    .filter(([, { videos }]) => videos > 0)
+    .toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([channelId, { total, videos }]) =>
+      new Budget.ChannelCost({ channelId: Ids.ChannelId.make(channelId), videos, total })
+    ),
+  byStage: Stage.all.map((stage) => new Budget.StageCost({ stage, total: stages.get(stage) ?? Money.zero }))
+})
 
 /**
  * The Postgres notification channel on which `layerSql` announces every change of a video, in the transaction
@@ -64,6 +148,9 @@ const makeMemory: Effect.Effect<VideoRepository["Service"]> = Effect.gen(functio
   // One Map, changed in place inside each synchronous Ref update: copying it per write made 10,000 writes
   // quadratic in time and garbage.
   const videos = yield* Ref.make(new Map<string, Video.Video>())
+  // Each video's place in the order of insertion, for the keyset of `page` (as the SQL table's `seq`).
+  const sequence = new Map<string, number>()
+  let inserted = 0
   const changes = yield* PubSub.unbounded<Video.Video>()
 
   const get = (videoId: Ids.VideoId) =>
@@ -77,9 +164,9 @@ const makeMemory: Effect.Effect<VideoRepository["Service"]> = Effect.gen(functio
   const insert = (video: Video.Video) =>
     Ref.modify(videos, (map): [Option.Option<Video.Video>, Map<string, Video.Video>] => {
       const existing = map.get(video.id)
-      return existing === undefined
-        ? [Option.none(), map.set(video.id, video)]
-        : [Option.some(existing), map]
+      if (existing !== undefined) return [Option.some(existing), map]
+      sequence.set(video.id, ++inserted)
+      return [Option.none(), map.set(video.id, video)]
     }).pipe(
       Effect.flatMap(Option.match({
         onNone: () => Effect.as(PubSub.publish(changes, video), video),
@@ -110,6 +197,68 @@ const makeMemory: Effect.Effect<VideoRepository["Service"]> = Effect.gen(functio
       Effect.map((map) => [...map.values()].filter(matches(filter)).toReversed().toSorted(newestFirst))
     )
 
+  const positionOf = (video: Video.Video): VideoPosition => ({
+    requestedAt: DateTime.toEpochMillis(video.requestedAt),
+    seq: sequence.get(video.id) ?? 0
+  })
+
+  const page = (query: VideoPageQuery) =>
+    Ref.get(videos).pipe(
+      Effect.map((map): VideoPageResult => {
+        const after = query.after
+        const chosen: Array<{ readonly video: Video.Video; readonly position: VideoPosition }> = []
+        for (const video of map.values()) {
+          if (!matches(query)(video)) continue
+          const position = positionOf(video)
+          if (
+            after !== undefined &&
+            !(position.requestedAt < after.requestedAt ||
+              (position.requestedAt === after.requestedAt && position.seq < after.seq))
+          ) continue
+          chosen.push({ video, position })
+        }
+        chosen.sort((a, b) => b.position.requestedAt - a.position.requestedAt || b.position.seq - a.position.seq)
+        const items = chosen.slice(0, query.limit)
+        const last = items.at(-1)
+        return {
+          videos: items.map((item) => item.video),
+          next: chosen.length > query.limit && last !== undefined ? Option.some(last.position) : Option.none()
+        }
+      })
+    )
+
+  const countByStatus = (tenantId: Ids.TenantId) =>
+    Ref.get(videos).pipe(Effect.map((map) => {
+      const counts = noVideos()
+      for (const video of map.values()) if (video.tenantId === tenantId) counts[video.status] += 1
+      return counts
+    }))
+
+  const costs = (query: CostQuery) =>
+    Ref.get(videos).pipe(Effect.map((map) => {
+      const channels = new Map<string, { videos: number; total: Money.Money }>()
+      const stages = new Map<string, Money.Money>()
+      for (const video of map.values()) {
+        if (
+          video.tenantId !== query.tenantId ||
+          (query.channelId !== undefined && video.channelId !== query.channelId) ||
+          DateTime.isLessThan(video.requestedAt, query.from) ||
+          !DateTime.isLessThan(video.requestedAt, query.until)
+        ) continue
+        if (video.totalCost > 0) {
+          const channel = channels.get(video.channelId) ?? { videos: 0, total: Money.zero }
+          channels.set(video.channelId, {
+            videos: channel.videos + 1,
+            total: Money.add(channel.total, video.totalCost)
+          })
+        }
+        for (const record of video.stages) {
+          stages.set(record.stage, Money.add(stages.get(record.stage) ?? Money.zero, record.cost))
+        }
+      }
+      return summaryOf(channels, stages)
+    }))
+
   const watch = (videoId: Ids.VideoId): Stream.Stream<Video.Video, Video.VideoNotFound> =>
     Stream.unwrap(Effect.gen(function*() {
       // Subscribe before reading, so that no change between the read and the subscription is missed.
@@ -121,7 +270,7 @@ const makeMemory: Effect.Effect<VideoRepository["Service"]> = Effect.gen(functio
       return Stream.concat(Stream.make(current), later).pipe(Stream.takeUntil(isFinalVideo))
     }))
 
-  return { insert, get, update, list, watch }
+  return { insert, get, update, list, page, countByStatus, costs, watch }
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -323,6 +472,84 @@ const makeSql: Effect.Effect<VideoRepository["Service"], never, SqlClient.SqlCli
       return yield* Effect.forEach(rows, (row) => Effect.map(toStored(row), (stored) => stored.video))
     })
 
+    const page = Effect.fn("VideoRepository.page")(function*(query: VideoPageQuery) {
+      const after = query.after
+      // Keyset pagination on (requested_at, seq), which the indexes by tenant, channel and status end with.
+      const rows = yield* sql<VideoRow & { readonly seq: bigint | number | string }>`
+        SELECT record, version, seq FROM videos
+        WHERE ${
+        sql.and([
+          ...(query.tenantId === undefined ? [] : [sql`tenant_id = ${query.tenantId}`]),
+          ...(query.channelId === undefined ? [] : [sql`channel_id = ${query.channelId}`]),
+          ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
+          ...(after === undefined ? [] : [sql`(requested_at, seq) < (${new Date(after.requestedAt)}, ${after.seq})`])
+        ])
+      }
+        ORDER BY requested_at DESC, seq DESC
+        LIMIT ${query.limit + 1}
+      `.pipe(Effect.orDie)
+      const items = yield* Effect.forEach(
+        rows.slice(0, query.limit),
+        (row) => Effect.map(toStored(row), (stored) => ({ video: stored.video, seq: Number(row.seq) }))
+      )
+      const last = items.at(-1)
+      return {
+        videos: items.map((item) => item.video),
+        next: rows.length > query.limit && last !== undefined
+          ? Option.some({ requestedAt: DateTime.toEpochMillis(last.video.requestedAt), seq: last.seq })
+          : Option.none()
+      }
+    })
+
+    const countByStatus = Effect.fn("VideoRepository.countByStatus")(function*(tenantId: Ids.TenantId) {
+      const rows = yield* sql<{ readonly status: string; readonly n: number }>`
+        SELECT status, count(*)::int AS n FROM videos WHERE tenant_id = ${tenantId} GROUP BY status
+      `.pipe(Effect.orDie)
+      const counts = noVideos()
+      for (const row of rows) if (row.status in counts) counts[row.status as Video.VideoStatus] = Number(row.n)
+      return counts
+    })
+
+    const costs = Effect.fn("VideoRepository.costs")(function*(query: CostQuery) {
+      // Money is stored in the records as decimal dollars with at most six decimals: × 10⁶ is exact.
+      const rows = yield* sql<{
+        readonly kind: "channel" | "stage"
+        readonly key: string
+        readonly videos: number
+        readonly micros: bigint | number | string
+      }>`
+        WITH chosen AS (
+          SELECT channel_id, record FROM videos
+          WHERE ${
+        sql.and([
+          sql`tenant_id = ${query.tenantId}`,
+          ...(query.channelId === undefined ? [] : [sql`channel_id = ${query.channelId}`]),
+          sql`requested_at >= ${DateTime.toDateUtc(query.from)}`,
+          sql`requested_at < ${DateTime.toDateUtc(query.until)}`
+        ])
+      }
+        )
+        SELECT 'channel' AS kind, channel_id AS key, count(*)::int AS videos,
+          sum(round((record->>'totalCost')::numeric * 1000000))::bigint AS micros
+        FROM chosen
+        WHERE (record->>'totalCost')::numeric > 0
+        GROUP BY channel_id
+        UNION ALL
+        SELECT 'stage' AS kind, stage->>'stage' AS key, 0 AS videos,
+          sum(round((stage->>'cost')::numeric * 1000000))::bigint AS micros
+        FROM chosen, jsonb_array_elements(chosen.record->'stages') AS stage
+        GROUP BY stage->>'stage'
+      `.pipe(Effect.orDie)
+      const channels = new Map<string, { videos: number; total: Money.Money }>()
+      const stages = new Map<string, Money.Money>()
+      for (const row of rows) {
+        const total = Money.fromMicros(Number(row.micros))
+        if (row.kind === "channel") channels.set(row.key, { videos: Number(row.videos), total })
+        else stages.set(row.key, total)
+      }
+      return summaryOf(channels, stages)
+    })
+
     const watch = (videoId: Ids.VideoId): Stream.Stream<Video.Video, Video.VideoNotFound> =>
       Stream.unwrap(Effect.gen(function*() {
         // Subscribe before reading: a change committed after the read is announced to this subscription.
@@ -348,7 +575,7 @@ const makeSql: Effect.Effect<VideoRepository["Service"], never, SqlClient.SqlCli
         )
       }))
 
-    return { insert, get, update, list, watch }
+    return { insert, get, update, list, page, countByStatus, costs, watch }
   }
 )
 
@@ -378,6 +605,19 @@ export class VideoRepository extends Context.Service<VideoRepository, {
    * in the reverse order of their insertion (so the reversed list is the order the requests came in).
    */
   readonly list: (filter: VideoFilter) => Effect.Effect<ReadonlyArray<Video.Video>>
+  /**
+   * One page of the videos matching the filter, in `list`'s order, after a position: keyset pagination on
+   * (request instant, insertion order), so that walking the pages returns every matching video that exists
+   * throughout exactly once, also while new videos are stored (they come before the positions already passed).
+   */
+  readonly page: (query: VideoPageQuery) => Effect.Effect<VideoPageResult>
+  /** How many of the tenant's videos are in each status (one grouped query). */
+  readonly countByStatus: (tenantId: Ids.TenantId) => Effect.Effect<VideoStatusCounts>
+  /**
+   * What the stage records of a tenant's videos requested in a range add up to, per channel and per stage
+   * (aggregated by the database on `layerSql`).
+   */
+  readonly costs: (query: CostQuery) => Effect.Effect<CostSummary>
   /** The video now and after every change, ending after a final status. */
   readonly watch: (videoId: Ids.VideoId) => Stream.Stream<Video.Video, Video.VideoNotFound>
 }>()("@ytempire/runtime/VideoRepository") {

@@ -7,6 +7,7 @@
  */
 export * as ArtifactStore from "./ArtifactStore.ts"
 export * as BudgetLedger from "./BudgetLedger.ts"
+export * as BudgetLimitsStore from "./BudgetLimitsStore.ts"
 export * as ChannelEntity from "./ChannelEntity.ts"
 export * as ChannelRepository from "./ChannelRepository.ts"
 export * as EmbeddedSql from "./EmbeddedSql.ts"

@@ -177,4 +177,28 @@ describe("ChannelEntity", () => {
         expect((yield* channel.State()).nextScheduledRun).toBeUndefined()
       })
     ))
+
+  it.live(
+    "keeps its schedule across a pause: after resume, the runs go on",
+    () =>
+      withChannels(() =>
+        Effect.gen(function*() {
+          const channel = yield* channelClient("resumed")
+          const videos = yield* VideoRepository.VideoRepository
+          const made = Effect.map(videos.list({ channelId: Ids.ChannelId.make("resumed") }), (list) => list.length)
+          // Every second; paused long enough for a wake-up to find it paused.
+          yield* channel.Register({
+            tenantId,
+            registration: registration("resumed", { schedule: { cron: "* * * * * *", timeZone: "UTC" } })
+          })
+          yield* channel.Pause()
+          yield* Effect.sleep("1500 millis")
+          const whilePaused = yield* made
+          yield* channel.Resume()
+          while ((yield* made) === whilePaused) yield* Effect.sleep("50 millis")
+          expect(yield* made).toBeGreaterThan(whilePaused)
+        })
+      ),
+    10_000
+  )
 })

@@ -544,14 +544,15 @@ const postgresOnly = (it: Vitest.MethodsNonLive<Repositories | PgClient.PgClient
         [1, "budget_ledger"],
         [2, "channels_and_videos"],
         [3, "budget_reservation_parts"],
-        [4, "budget_reservation_settled"]
+        [4, "budget_reservation_settled"],
+        [5, "budget_limits"]
       ])
       // And again, once everything is there: nothing to do, and the tables work.
       const again = yield* inProcess(VideoRepository.VideoRepository.layerSql)
       const video = yield* Context.get(again, VideoRepository.VideoRepository).insert(newVideo())
       const first = Context.get(videoContext, VideoRepository.VideoRepository)
       expect(encodeVideo(yield* first.get(video.id))).toStrictEqual(encodeVideo(video))
-      expect(yield* sql`SELECT migration_id FROM ytempire_migrations`).toHaveLength(4)
+      expect(yield* sql`SELECT migration_id FROM ytempire_migrations`).toHaveLength(5)
     }))
 }
 

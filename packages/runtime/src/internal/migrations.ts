@@ -12,6 +12,7 @@ import BudgetLedger0001 from "./migrations/0001_budget_ledger.ts"
 import ChannelsAndVideos0002 from "./migrations/0002_channels_and_videos.ts"
 import BudgetReservationParts0003 from "./migrations/0003_budget_reservation_parts.ts"
 import BudgetReservationSettled0004 from "./migrations/0004_budget_reservation_settled.ts"
+import BudgetLimits0005 from "./migrations/0005_budget_limits.ts"
 
 /** The table in which applied migrations are recorded. */
 export const table = "ytempire_migrations"
@@ -21,7 +22,8 @@ export const loader: Migrator.Loader = Migrator.fromRecord({
   "0001_budget_ledger": BudgetLedger0001,
   "0002_channels_and_videos": ChannelsAndVideos0002,
   "0003_budget_reservation_parts": BudgetReservationParts0003,
-  "0004_budget_reservation_settled": BudgetReservationSettled0004
+  "0004_budget_reservation_settled": BudgetReservationSettled0004,
+  "0005_budget_limits": BudgetLimits0005
 })
 
 /** Applies the pending migrations; the ids and names of those it applied. */
