@@ -12,6 +12,7 @@ import { Context, Schema } from "effect"
 import { Rpc, RpcGroup, RpcMiddleware } from "effect/rpc"
 import * as Errors from "./Errors.ts"
 import * as Ids from "./Ids.ts"
+import * as Text from "./Text.ts"
 
 /**
  * What a key may do.
@@ -110,7 +111,10 @@ export class CreatedApiKey extends Schema.Class<CreatedApiKey>("@ytempire/domain
 export class ApiKeyRequest extends Schema.Class<ApiKeyRequest>("@ytempire/domain/Auth/ApiKeyRequest")({
   role: Role,
   name: Schema.optionalKey(
-    Schema.String.check(Schema.isMaxLength(100, { message: "name must be at most 100 characters" }))
+    Schema.String.check(
+      Schema.isMaxLength(100, { message: "name must be at most 100 characters" }),
+      Text.noControlCharacters("name")
+    )
   )
 }) {}
 

@@ -12,6 +12,7 @@ import * as Errors from "./Errors.ts"
 import * as Ids from "./Ids.ts"
 import * as Pagination from "./Pagination.ts"
 import * as Priority from "./Priority.ts"
+import * as Text from "./Text.ts"
 
 /**
  * Whether a channel produces videos: `active`; `paused` by its operator; `budget-paused` by hard budget
@@ -27,7 +28,8 @@ const text = (field: string, maxLength: number) =>
   Schema.String.check(
     Schema.isTrimmed({ message: `${field} must not start or end with spaces` }),
     Schema.isNonEmpty({ message: `${field} must not be empty` }),
-    Schema.isMaxLength(maxLength, { message: `${field} must be at most ${maxLength} characters` })
+    Schema.isMaxLength(maxLength, { message: `${field} must be at most ${maxLength} characters` }),
+    Text.noControlCharacters(field)
   )
 
 /**

@@ -72,7 +72,12 @@ export const ChannelEntity = Entity.make("Channel", [
     payload: { videoId: Ids.VideoId, topic: Schema.String },
     primaryKey: ({ videoId }) => videoId,
     success: Video.Video,
-    error: Schema.Union([Channel.ChannelNotFound, Channel.ChannelPaused, Budget.BudgetExceeded])
+    error: Schema.Union([
+      Channel.ChannelNotFound,
+      Channel.ChannelPaused,
+      Budget.BudgetExceeded,
+      Errors.InvalidRequest
+    ])
   }).annotate(ClusterSchema.Persisted, true),
   Rpc.make("VideoFinished", {
     payload: { videoId: Ids.VideoId },

@@ -1,6 +1,6 @@
 /**
  * Branded identifiers. Each id is a non-empty string of letters, digits, `-`, `_`, `.` or `:` (at most 128
- * characters), so an id can be used safely in URLs, file names, entity ids and metric-free log lines; the
+ * characters; a video's 160, so that a scheduled run's id can hold its channel's), so an id can be used safely in URLs, file names, entity ids and metric-free log lines; the
  * brand keeps a `ChannelId` from being passed where a `VideoId` is expected.
  *
  * @since 0.1.0
@@ -9,10 +9,10 @@ import { Schema } from "effect"
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/
 
-const idString = (name: string) =>
+const idString = (name: string, maxLength = 128) =>
   Schema.String.check(
     Schema.isNonEmpty({ message: `${name} must not be empty` }),
-    Schema.isMaxLength(128, { message: `${name} must be at most 128 characters` }),
+    Schema.isMaxLength(maxLength, { message: `${name} must be at most ${maxLength} characters` }),
     Schema.isPattern(idPattern, {
       message: `${name} must start with a letter or digit and contain only letters, digits, '.', '_', ':' or '-'`
     })
@@ -41,7 +41,7 @@ export type ChannelId = typeof ChannelId.Type
  *
  * @category ids
  */
-export const VideoId = idString("VideoId").pipe(Schema.brand("VideoId"))
+export const VideoId = idString("VideoId", 160).pipe(Schema.brand("VideoId"))
 /** @category ids */
 export type VideoId = typeof VideoId.Type
 

@@ -15,6 +15,7 @@ import * as Pagination from "./Pagination.ts"
 import * as Provider from "./Provider.ts"
 import * as Quota from "./Quota.ts"
 import * as StageModule from "./Stage.ts"
+import * as Text from "./Text.ts"
 
 /**
  * Where a video is: `queued` (accepted, waiting for its channel's turn), `running`, and the final `completed`,
@@ -35,6 +36,14 @@ export const isFinal = (status: VideoStatus): boolean =>
   status === "completed" || status === "failed" || status === "cancelled"
 
 /**
+ * The prefix of the ids of videos that a channel's schedule requests (`scheduled:<channel>:<time>`): reserved, so
+ * that no request can take the id of a channel's future run.
+ *
+ * @category constants
+ */
+export const scheduledPrefix = "scheduled:"
+
+/**
  * A request for a video. `videoId` is the idempotency key: asking twice with the same id makes one video.
  * Without one, the runtime assigns an id.
  *
@@ -42,11 +51,21 @@ export const isFinal = (status: VideoStatus): boolean =>
  */
 export class VideoRequest extends Schema.Class<VideoRequest>("@ytempire/domain/Video/VideoRequest")({
   channelId: Ids.ChannelId,
-  videoId: Schema.optionalKey(Ids.VideoId),
+  videoId: Schema.optionalKey(
+    Ids.VideoId.check(
+      Schema.isMaxLength(128, { message: "videoId must be at most 128 characters" }),
+      Schema.makeFilter((id: string) =>
+        id.startsWith(scheduledPrefix)
+          ? `videoId must not start with "${scheduledPrefix}": those ids belong to channels' scheduled runs`
+          : undefined
+      )
+    )
+  ),
   topic: Schema.String.check(
     Schema.isTrimmed({ message: "topic must not start or end with spaces" }),
     Schema.isNonEmpty({ message: "topic must not be empty" }),
-    Schema.isMaxLength(300, { message: "topic must be at most 300 characters" })
+    Schema.isMaxLength(300, { message: "topic must be at most 300 characters" }),
+    Text.noControlCharacters("topic")
   )
 }) {}
 

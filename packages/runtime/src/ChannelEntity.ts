@@ -51,13 +51,15 @@ export const scheduledTopic = (channel: Channel.Channel, at: DateTime.Utc): stri
   `${channel.niche}: the ${DateTime.formatIsoDate(at)} roundup`
 
 /**
- * The id of the video a scheduled run requests: the channel's id and the run's time, so that the same run
- * never makes two videos.
+ * The id of the video a scheduled run requests: `scheduled:<channel>:<time>`, so that the same run never makes
+ * two videos; requests may not use the prefix, so no one else can take a run's id first.
  *
  * @category utils
  */
 export const scheduledVideoId = (channelId: Ids.ChannelId, at: DateTime.Utc): Ids.VideoId =>
-  Schema.decodeSync(Ids.VideoId)(`${channelId}-${DateTime.formatIso(at).replace(/[^0-9]/g, "").slice(0, 14)}`)
+  Schema.decodeSync(Ids.VideoId)(
+    `${Video.scheduledPrefix}${channelId}:${DateTime.formatIso(at).replace(/[^0-9]/g, "").slice(0, 14)}`
+  )
 
 /** The channel's next scheduled run after `after`, if it has a schedule. */
 const nextRun = (channel: Channel.Channel, after: DateTime.Utc): Option.Option<DateTime.Utc> =>
@@ -203,9 +205,17 @@ export const layer = (options: Options = {}) =>
         RequestVideo: ({ payload }) =>
           Effect.gen(function*() {
             let channel = yield* loadChannel
-            // A video already requested is answered as it stands, whatever the channel's state now.
+            // A video already requested of this channel is answered as it stands, whatever the channel's state
+            // now. An id that another channel's video holds is refused without a word about that video: ids are
+            // global, and the answer must not carry another channel's (or tenant's) record.
             const existing = yield* Effect.option(videos.get(payload.videoId))
-            if (Option.isSome(existing)) return existing.value
+            if (Option.isSome(existing)) {
+              if (existing.value.channelId === channelId) return existing.value
+              return yield* new Errors.InvalidRequest({
+                message: `video id ${payload.videoId} is already used by another video; choose another id`,
+                field: "videoId"
+              })
+            }
             if (channel.status === "paused") {
               return yield* new Channel.ChannelPaused({ channelId, status: channel.status })
             }

@@ -496,9 +496,10 @@ export class Ytempire extends Context.Service<Ytempire, {
         Effect.filterOrFail((video) => video.tenantId === tenantId, () => new Video.VideoNotFound({ videoId }))
       )
 
+    // 128 random bits: ids are global, so a new one must not meet an existing video (anyone's) by chance.
     const newVideoId = Effect.map(
-      Random.nextIntBetween(0, 2 ** 31),
-      (n) => Schema.decodeSync(Ids.VideoId)(`v-${n.toString(36)}`)
+      Effect.all(Array.from({ length: 4 }, () => Random.nextIntBetween(0, 2 ** 32))),
+      (words) => Schema.decodeSync(Ids.VideoId)(`v-${words.map((w) => w.toString(16).padStart(8, "0")).join("")}`)
     )
 
     /** Stops a video that is not final, releases what its reservation holds, and marks it cancelled. */

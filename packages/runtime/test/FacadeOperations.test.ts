@@ -281,6 +281,15 @@ for (const mode of modes) {
           expect((yield* ytempire.costReport(globex, { from: today, to: today })).videos).toBe(0)
           // The channel is still there for its tenant.
           expect((yield* ytempire.getChannel(acme, tech)).name).toBe("Tech Daily")
+          // Asking for a video under an id that another tenant's video holds is refused, without that video.
+          const mine = channelId(unique("mine"))
+          yield* ytempire.registerChannel(globex, registration(mine))
+          const taken = yield* failure(
+            ytempire.requestVideo(globex, { channelId: mine, videoId: video.id, topic: "x" })
+          )
+          expect(taken).toMatchObject({ _tag: "InvalidRequest", field: "videoId" })
+          expect(JSON.stringify(taken)).not.toContain("Phones")
+          expect((yield* ytempire.listVideos(globex, {})).items).toEqual([])
         }))
 
       it.effect("updates a channel through its actor; a bad update changes nothing", () =>

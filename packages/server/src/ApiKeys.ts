@@ -6,9 +6,10 @@
  * Two layers with the same behaviour: `layerMemory` and `layerSql` (table `api_keys`, created by the server's
  * own migrations, recorded in `ytempire_server_migrations`).
  *
- * **Gotcha**: a key that authenticated is remembered for `cacheTtl` (default 5 s) so that requests do not
- * each cost a query; a revoked key may keep working that long in other processes (in this one, revoking forgets
- * it at once).
+ * **Gotcha**: a key that authenticated is remembered for `cacheTtl` (5 s) so that requests do not each cost a
+ * query; a revoked key may keep working that long in other processes (in this one, revoking forgets it at once).
+ * A secret that matched no key is remembered as unknown as long, so a key created by another process may be
+ * refused for up to 5 s after someone tried it.
  *
  * @since 0.1.0
  */
@@ -157,6 +158,7 @@ export const cacheTtl = Duration.seconds(5)
 const make = (store: Store) =>
   Effect.sync(() => {
     const cache = new Map<string, { readonly principal: Auth.Principal; readonly until: number }>()
+    const misses = new Map<string, number>()
     const ttl = Duration.toMillis(cacheTtl)
 
     const create = Effect.fn("ApiKeys.create")(function*(tenantId: Ids.TenantId, request: Auth.ApiKeyRequest) {
@@ -168,7 +170,9 @@ const make = (store: Store) =>
         ...(request.name === undefined ? {} : { name: request.name }),
         createdAt: yield* DateTime.now
       })
-      yield* store.insert({ key, hash: hashSecret(secret) })
+      const hash = hashSecret(secret)
+      yield* store.insert({ key, hash })
+      misses.delete(hash)
       return new Auth.CreatedApiKey({ key, secret })
     })
 
@@ -186,6 +190,7 @@ const make = (store: Store) =>
           createdAt: yield* DateTime.now
         })
         yield* store.insert({ key, hash })
+        misses.delete(hash)
         return key
       }),
       list: (tenantId) => store.list(tenantId),
@@ -201,9 +206,13 @@ const make = (store: Store) =>
         const now = yield* Clock.currentTimeMillis
         const cached = cache.get(hash)
         if (cached !== undefined && cached.until > now) return Option.some(cached.principal)
+        // A flood of well-formed but unknown keys must not cost a query each.
+        if ((misses.get(hash) ?? 0) > now) return Option.none()
         const found = yield* store.byHash(hash)
         if (Option.isNone(found) || found.value.revokedAt !== undefined) {
           cache.delete(hash)
+          if (misses.size > 10_000) misses.clear()
+          misses.set(hash, now + ttl)
           return Option.none()
         }
         const principal = new Auth.Principal({

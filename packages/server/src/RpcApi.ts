@@ -23,8 +23,14 @@
  * @since 0.1.0
  */
 import { Auth, Errors, Rpcs } from "@ytempire/domain"
-import { Effect, Layer, Stream } from "effect"
-import { HttpRouter, type HttpServerRequest } from "effect/http"
+import { ByteSize, Effect, Layer, Stream } from "effect"
+import {
+  HttpIncomingMessage,
+  HttpRouter,
+  HttpServerError,
+  type HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
 import { type Rpc, type RpcGroup, RpcSerialization, RpcServer } from "effect/rpc"
 import * as Authenticator from "./Authenticator.ts"
 import * as Operations from "./Operations.ts"
@@ -121,6 +127,18 @@ export const layerAuthentication: Layer.Layer<Auth.Authentication, never, Authen
 
 const ndjsonContentType = /^application\/(x-)?ndjson\b/i
 
+/**
+ * The largest RPC request body (and WebSocket message) read: 1 MiB, like the REST API's.
+ *
+ * @category constants
+ */
+export const maxBodyBytes = 1024 * 1024
+
+const tooLarge = HttpServerResponse.jsonUnsafe(
+  { _tag: "InvalidRequest", message: `the request body is larger than ${maxBodyBytes} bytes or could not be read` },
+  { status: 413 }
+).pipe(HttpServerResponse.setHeader("connection", "close"))
+
 const serverOptions = {
   // A defect of one call is that call's failure, not the end of every call of the connection.
   disableFatalDefects: true
@@ -150,7 +168,17 @@ export const layer: Layer.Layer<
     "POST",
     httpPath,
     (request: HttpServerRequest.HttpServerRequest) =>
-      ndjsonContentType.test(request.headers["content-type"] ?? "") ? ndjson : json
+      // The body is read before any call is authenticated: cap it, as the REST API does.
+      Number(request.headers["content-length"] ?? 0) > maxBodyBytes
+        ? Effect.succeed(tooLarge)
+        : (ndjsonContentType.test(request.headers["content-type"] ?? "") ? ndjson : json).pipe(
+          Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+          Effect.catchDefect((defect) =>
+            HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError"
+              ? Effect.succeed(tooLarge)
+              : Effect.die(defect)
+          )
+        )
   )
   yield* router.add("GET", websocketPath, websocket)
 })).pipe(

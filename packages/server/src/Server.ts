@@ -99,7 +99,14 @@ const bootstrapKey = (config: ServerConfig.ServerConfig) =>
       Effect.flatMap(ApiKeys.ApiKeys, (keys) =>
         keys.ensure(Redacted.value(secret), config.operatorTenant, "admin").pipe(
           Effect.tap((key) =>
-            Effect.logInfo(`bootstrap key ${key.id} (admin of ${key.tenantId}) from YTEMPIRE_BOOTSTRAP_KEY`)
+            key.revokedAt !== undefined
+              ? Effect.logWarning(`YTEMPIRE_BOOTSTRAP_KEY is key ${key.id}, which was revoked: it grants nothing`)
+              : key.tenantId !== config.operatorTenant || key.role !== "admin"
+              ? Effect.logWarning(
+                `YTEMPIRE_BOOTSTRAP_KEY is key ${key.id}, a ${key.role} of ${key.tenantId}, not an admin of the ` +
+                  `operator tenant ${config.operatorTenant}: it keeps what it was`
+              )
+              : Effect.logInfo(`bootstrap key ${key.id} (admin of ${key.tenantId}) from YTEMPIRE_BOOTSTRAP_KEY`)
           )
         ))
   }))
@@ -140,8 +147,10 @@ export const layer = <E = never>(
       NodeHttpServer.layer(createServer, {
         port: config.port,
         host: config.host,
-        // Open requests (progress streams, WebSockets) get part of the deadline; the cluster needs the rest.
-        gracefulShutdownTimeout: Duration.min(Duration.seconds(10), Duration.divideUnsafe(config.shutdownTimeout, 2))
+        // Ordinary requests are short; progress streams and WebSockets would hold the whole grace, so keep it short.
+        gracefulShutdownTimeout: Duration.min(Duration.seconds(3), Duration.divideUnsafe(config.shutdownTimeout, 4)),
+        // The ws library's default message limit is 100 MiB, read before any call is authenticated.
+        websocket: { maxPayload: RpcApi.maxBodyBytes }
       })
     )
   )

@@ -258,6 +258,11 @@ describe("RPC API", () => {
           _tag: "Exit",
           exit: { _tag: "Failure", cause: [{ _tag: "Fail", error: { _tag: "Unauthorized" } }] }
         }])
+
+        // A body past 1 MiB is refused before it is read whole, key or not.
+        const huge = yield* post(url, "application/json", `[${getStatusRequest},"${"x".repeat(2 * 1024 * 1024)}"]`)
+        expect(huge.status).toBe(413)
+        expect(JSON.parse(huge.text)).toMatchObject({ _tag: "InvalidRequest" })
       })
     ))
 
