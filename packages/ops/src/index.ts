@@ -1,9 +1,7 @@
 /**
- * @ytempire/ops — Health, Prometheus metrics, OpenTelemetry tracing and alert rules (issue #6).
- *
- * The package exists so that the workspace, its project references and the direction of dependencies
- * (domain ← gpu ← runtime ← ops ← server) are in place; its modules arrive with the issue above.
+ * @ytempire/ops — the operations side of the platform (issue #6): Prometheus metrics at `/metrics` (this
+ * module's `Prometheus`), with tracing, alert rules and readiness detail to come.
  *
  * @since 0.1.0
  */
-export {}
+export * as Prometheus from "./Prometheus.ts"

@@ -16,6 +16,8 @@
  *   limit, a {@link ThresholdCrossed} event is published, once per scope row (a scope includes its period, so
  *   once per day or month), in ascending order per scope. Which thresholds were emitted is stored with the
  *   scope, so a restart does not emit them again.
+ * - **Metrics**: each write tells the `budget_spent_dollars`, `budget_reserved_dollars` and `budget_limit_dollars`
+ *   gauges (`PipelineMetrics.budgetGauges`) the rows it left, once it is durable; they are read at export.
  *
  * **Invariant**: for every limited scope, `committed + reserved ≤ limit` at every instant, under any concurrency
  * and any interruption. The memory layer changes its state in one synchronous step per operation (which no other
@@ -41,6 +43,7 @@ import { Array as Arr, Context, Effect, Layer, Option, PubSub, Result, Schema, S
 import type { Scope } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
 import * as Migrations from "./internal/migrations.ts"
+import * as PipelineMetrics from "./PipelineMetrics.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // models
@@ -231,6 +234,18 @@ const freshRow = (scope: Budget.BudgetScope): ScopeRow => ({
 
 const percentOf = (threshold: number): number => Math.round(threshold * 100)
 
+/** Tells the budget gauges the rows a durable write left. */
+const observe = (gauges: PipelineMetrics.BudgetGauges, rows: ReadonlyArray<ScopeRow>): void => {
+  for (const row of rows) gauges.written(row.scope, row.committed, row.reserved, Option.getOrUndefined(row.limit))
+}
+
+/** The budget gauges of a ledger built in the current context, removed when its scope closes. */
+const makeGauges = Effect.gen(function*() {
+  const gauges = PipelineMetrics.budgetGauges(yield* Effect.context<never>())
+  yield* Effect.addFinalizer(() => Effect.sync(gauges.close))
+  return gauges
+})
+
 const spentOf = (row: ScopeRow): Money.Money => Money.add(row.committed, row.reserved)
 
 const levelOf = (row: ScopeRow): Budget.ControlLevel =>
@@ -406,6 +421,7 @@ const statusEntry = (
 const makeMemory: Effect.Effect<BudgetLedger["Service"], never, Scope.Scope> = Effect.gen(function*() {
   const pubsub = yield* PubSub.unbounded<ThresholdCrossed>()
   yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
+  const gauges = yield* makeGauges
   const rows = new Map<string, ScopeRow>()
   const reservations = new Map<string, Reservation>()
 
@@ -416,6 +432,7 @@ const makeMemory: Effect.Effect<BudgetLedger["Service"], never, Scope.Scope> = E
   // before anything is written, and the alerts are published in the same step, so they come out in order.
   const apply = (plan: Plan): void => {
     for (const row of plan.rows) rows.set(row.key, row)
+    observe(gauges, plan.rows)
     for (const alert of plan.alerts) PubSub.publishUnsafe(pubsub, alert)
   }
 
@@ -573,10 +590,11 @@ interface AlertRecord {
   readonly limit_micros: bigint | number
 }
 
-/** What a transaction returns: its answer, and whether it recorded alerts to publish. */
+/** What a transaction returns: its answer, whether it recorded alerts to publish, and the rows it wrote. */
 interface Outcome<A> {
   readonly value: A
   readonly alerted: boolean
+  readonly written?: ReadonlyArray<ScopeRow>
 }
 
 /** A scope row as a one-statement operation returns it (null columns when it joined no scope row). */
@@ -657,6 +675,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
     const pubsub = yield* PubSub.unbounded<ThresholdCrossed>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
     const publishing = yield* Semaphore.make(1)
+    const gauges = yield* makeGauges
 
     const selectScopes = (keys: ReadonlyArray<string>, lock: boolean) =>
       sql<ScopeRecord>`
@@ -801,7 +820,10 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
     ): Effect.Effect<A, Exclude<E, SqlError.SqlError> | LedgerUnavailable> =>
       Effect.uninterruptibleMask((restore) =>
         restore(Effect.retry(sql.withTransaction(body), { times: 3, while: isTransient })).pipe(
-          Effect.tap((outcome) => outcome.alerted ? flush : Effect.void),
+          Effect.tap((outcome) => {
+            if (outcome.written !== undefined) observe(gauges, outcome.written)
+            return outcome.alerted ? flush : Effect.void
+          }),
           Effect.map((outcome) => outcome.value)
         )
       ).pipe(Effect.mapError((error) => unavailable(operation, error)))
@@ -865,7 +887,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         []
       )
       const value: Reserved = { reservation, level: strictestOf(plan.success.rows), replayed: false }
-      return { value, alerted }
+      return { value, alerted, written: plan.success.rows }
     })
 
     // Every operation on an existing reservation locks its row first, then the rows of its scopes (in key
@@ -899,7 +921,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
         Option.some(actual),
         []
       )
-      return { value: reservation, alerted }
+      return { value: reservation, alerted, written: plan.success.rows }
     })
 
     const settleIn = Effect.fnUntraced(function*(reservationId: string, partId: string, actual: Money.Money) {
@@ -932,7 +954,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       const part = new SettledPart({ partId, amount: actual })
       const reservation = yield* toReservation(record, plan.success.rows, [...parts, part])
       const value: Settled = { reservation, part, level: strictestOf(plan.success.rows), replayed: false }
-      return { value, alerted }
+      return { value, alerted, written: plan.success.rows }
     })
 
     const releaseIn = Effect.fnUntraced(function*(reservationId: string) {
@@ -952,7 +974,8 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       `
       return {
         value: Option.some(makeReservation(reservationId, plan.rows, amount, "released", Option.none(), parts)),
-        alerted
+        alerted,
+        written: plan.rows
       }
     })
 
@@ -1034,6 +1057,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       `
       if (records.length === 0) return Option.none<Outcome<Reserved>>()
       const rows = yield* rowsFromRecords(keys, records)
+      observe(gauges, rows)
       const reservation = makeReservation(request.reservationId, rows, request.amount, "reserved", Option.none(), [])
       return Option.some<Outcome<Reserved>>({
         value: { reservation, level: strictestOf(rows), replayed: false },
@@ -1121,6 +1145,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       const first = records[0]
       if (first === undefined) return Option.none<Settled>()
       const rows = yield* rowsFromRecords(first.scope_keys, records)
+      observe(gauges, rows)
       const part = new SettledPart({ partId, amount: actual })
       // The statement's snapshot shows the parts settled before it began; a part settled concurrently on the
       // same reservation (which the guard above accounted for) is missing there, so read them again then.
@@ -1186,6 +1211,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
       const first = records[0]
       if (first === undefined) return Option.none<Reservation>()
       const rows = yield* rowsFromRecords(first.scope_keys, records)
+      observe(gauges, rows)
       // A reservation is closed only by its id's row lock: no part can have been settled concurrently.
       const parts = parsePartList(first.earlier_parts)
       return Option.some(

@@ -159,9 +159,11 @@ const makeSql: Effect.Effect<ChannelRepository["Service"], never, SqlClient.SqlC
     yield* sql`DELETE FROM channels WHERE id = ${channelId}`
   }, Effect.orDie)
 
-  const countByStatus = Effect.fn("ChannelRepository.countByStatus")(function*(tenantId: Ids.TenantId) {
+  const countByStatus = Effect.fn("ChannelRepository.countByStatus")(function*(tenantId?: Ids.TenantId) {
     const rows = yield* sql<{ readonly status: string; readonly n: number }>`
-      SELECT status, count(*)::int AS n FROM channels WHERE tenant_id = ${tenantId} GROUP BY status
+      SELECT status, count(*)::int AS n FROM channels
+      ${tenantId === undefined ? sql.literal("") : sql`WHERE tenant_id = ${tenantId}`}
+      GROUP BY status
     `
     const counts = noChannels()
     for (const row of rows) {
@@ -195,8 +197,8 @@ export class ChannelRepository extends Context.Service<ChannelRepository, {
   readonly page: (query: ChannelPageQuery) => Effect.Effect<ChannelPageResult>
   /** Removes the channel's record (nothing when there is none). Its videos are kept. */
   readonly remove: (channelId: Ids.ChannelId) => Effect.Effect<void>
-  /** How many of the tenant's channels are in each status (one grouped query). */
-  readonly countByStatus: (tenantId: Ids.TenantId) => Effect.Effect<ChannelStatusCounts>
+  /** How many of the tenant's channels (every tenant's, without one) are in each status (one grouped query). */
+  readonly countByStatus: (tenantId?: Ids.TenantId) => Effect.Effect<ChannelStatusCounts>
 }>()("@ytempire/runtime/ChannelRepository") {
   /**
    * Records in memory, for tests and the in-memory mode.
@@ -209,6 +211,7 @@ export class ChannelRepository extends Context.Service<ChannelRepository, {
       const channels = yield* Ref.make(new Map<string, Channel.Channel>())
       const ofTenant = (tenantId: Ids.TenantId) =>
         Effect.map(Ref.get(channels), (map) => [...map.values()].filter((channel) => channel.tenantId === tenantId))
+      const all: Effect.Effect<Iterable<Channel.Channel>> = Effect.map(Ref.get(channels), (map) => map.values())
       return ChannelRepository.of({
         put: (channel) => Ref.update(channels, (map) => map.set(channel.id, channel)).pipe(Effect.as(channel)),
         get: (channelId) =>
@@ -234,7 +237,7 @@ export class ChannelRepository extends Context.Service<ChannelRepository, {
             return map
           }),
         countByStatus: (tenantId) =>
-          Effect.map(ofTenant(tenantId), (list) => {
+          Effect.map(tenantId === undefined ? all : ofTenant(tenantId), (list: Iterable<Channel.Channel>) => {
             const counts = noChannels()
             for (const channel of list) counts[channel.status] += 1
             return counts

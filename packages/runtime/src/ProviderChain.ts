@@ -15,6 +15,7 @@
 import { Provider, type Stage, Video } from "@ytempire/domain"
 import type { Pricing } from "@ytempire/domain"
 import { DateTime, Duration, Effect, Random } from "effect"
+import * as PipelineMetrics from "./PipelineMetrics.ts"
 
 /**
  * What a provider returns: its value and what it used, from which the actual cost is computed.
@@ -174,16 +175,13 @@ export const run = Effect.fn("ProviderChain.run")(function*<I, A, R>(
       fallbackReason = undefined
       if (result._tag === "Success") {
         attempts.push(new Video.ProviderAttempt({ ...base, outcome: "succeeded" }))
+        yield* PipelineMetrics.providerAttempt(provider.name, "succeeded")
         return { ...result.success, provider: provider.name, tier: provider.tier, attempts }
       }
       const error = result.failure
-      attempts.push(
-        new Video.ProviderAttempt({
-          ...base,
-          outcome: error._tag === "StageTimeout" ? "timed-out" : "failed",
-          error: recordError(error)
-        })
-      )
+      const outcome = error._tag === "StageTimeout" ? "timed-out" : "failed"
+      attempts.push(new Video.ProviderAttempt({ ...base, outcome, error: recordError(error) }))
+      yield* PipelineMetrics.providerAttempt(provider.name, outcome)
       if (!error.isRetryable || attempt === policy.maxAttempts) {
         fallbackReason = `${provider.name}: ${error.message}`
         break

@@ -35,6 +35,7 @@ import * as ArtifactStore from "./ArtifactStore.ts"
 import * as BudgetLedger from "./BudgetLedger.ts"
 import * as BudgetLimitsStore from "./BudgetLimitsStore.ts"
 import * as ChannelRepository from "./ChannelRepository.ts"
+import * as PipelineMetrics from "./PipelineMetrics.ts"
 import * as ProviderChain from "./ProviderChain.ts"
 import * as Providers from "./Providers.ts"
 import * as VideoRepository from "./VideoRepository.ts"
@@ -170,7 +171,11 @@ export const layer = Pipeline.VideoPipeline.toLayer(
         execute: Effect.gen(function*() {
           yield* ledger.release(payload.videoId)
           const now = yield* DateTime.now
+          // Whether this write made the video final (`update` may call its function more than once: the last
+          // call is the one written): a replay finds it final and counts nothing.
+          let failedHere = false
           const failed = yield* videos.update(payload.videoId, (video) => {
+            failedHere = !Video.isFinal(video.status)
             if (Video.isFinal(video.status)) return video
             const previous = video.stages.find((record) => record.stage === stage)
             const withFailure = withStage(
@@ -185,6 +190,11 @@ export const layer = Pipeline.VideoPipeline.toLayer(
             )
             return new Video.Video({ ...withFailure, status: "failed", error, updatedAt: now, completedAt: now })
           })
+          if (failedHere) {
+            yield* PipelineMetrics.videoFinished(failed)
+            // A stage's failure is its last provider's; a refusal before any provider ran is the refusal's.
+            yield* PipelineMetrics.videoFailed(stage, attempts.at(-1)?.error?.tag ?? error.tag)
+          }
           yield* listener.onFinished(failed)
         }).pipe(Effect.orDie)
       })
@@ -230,10 +240,14 @@ export const layer = Pipeline.VideoPipeline.toLayer(
         return { ...output, artifact }
       }))
       const actual = Pricing.cost(result.usage, settings.prices)
-      yield* ledger.settle(funding.reservationId, stage, actual).pipe(Effect.orDie)
+      const settled = yield* ledger.settle(funding.reservationId, stage, actual).pipe(Effect.orDie)
+      if (!settled.replayed) yield* PipelineMetrics.usageSettled(result.usage, settings.prices, actual)
       const endedAt = yield* DateTime.now
       const following = Stage.next(stage)
+      // Whether this write completed the video (the last call of the function is the one written).
+      let completedHere = false
       const updated = yield* videos.update(payload.videoId, (current) => {
+        completedHere = false
         const completed = withStage(
           current,
           new Video.StageRecord({
@@ -253,6 +267,7 @@ export const layer = Pipeline.VideoPipeline.toLayer(
         // costs the records one write.
         if (current.status !== "running") return completed
         if (Option.isNone(following)) {
+          completedHere = true
           return new Video.Video({ ...completed, status: "completed", updatedAt: endedAt, completedAt: endedAt })
         }
         return withStage(
@@ -267,6 +282,8 @@ export const layer = Pipeline.VideoPipeline.toLayer(
           })
         )
       })
+      yield* PipelineMetrics.stageCompleted(stage, result.provider, startedAt, endedAt)
+      if (completedHere) yield* PipelineMetrics.videoFinished(updated)
       return { artifact: result.artifact, video: updated }
     }, Effect.catchTag(["ArtifactError", "VideoNotFound"], Effect.die))
 

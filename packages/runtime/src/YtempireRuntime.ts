@@ -66,6 +66,7 @@ import * as EmbeddedSql from "./EmbeddedSql.ts"
 import * as Cursor from "./internal/cursor.ts"
 import * as Migrations from "./internal/migrations.ts"
 import * as MessageRetention from "./MessageRetention.ts"
+import * as PipelineMetrics from "./PipelineMetrics.ts"
 import * as Offline from "./providers/Offline.ts"
 import * as VideoPipeline from "./VideoPipeline.ts"
 import * as VideoRepository from "./VideoRepository.ts"
@@ -517,12 +518,15 @@ export class Ytempire extends Context.Service<Ytempire, {
       // What the video's reservation still holds (its estimate less the stages settled) goes back to the budgets.
       yield* ledger.release(video.id).pipe(Effect.orDie)
       const now = yield* DateTime.now
-      const cancelled = yield* videos.update(video.id, (current) =>
-        Video.isFinal(current.status)
+      // Counted once, by the write that made it final (`update`'s last call is the one written).
+      let cancelledHere = false
+      const cancelled = yield* videos.update(video.id, (current) => {
+        cancelledHere = !Video.isFinal(current.status)
+        return Video.isFinal(current.status)
           ? current
-          : new Video.Video({ ...current, status: "cancelled", updatedAt: now, completedAt: now })).pipe(
-          Effect.orDie
-        )
+          : new Video.Video({ ...current, status: "cancelled", updatedAt: now, completedAt: now })
+      }).pipe(Effect.orDie)
+      if (cancelledHere) yield* PipelineMetrics.videoFinished(cancelled)
       yield* clientFor(video.channelId).VideoFinished({ videoId: video.id }, { discard: true }).pipe(
         Effect.catchTag(clusterFailures, Effect.die)
       )

@@ -13,6 +13,7 @@
 import { NodeHttpServer, NodeServices } from "@effect/platform-node"
 import { Stage } from "@ytempire/domain"
 import { Inventory } from "@ytempire/gpu"
+import { Prometheus } from "@ytempire/ops"
 import { Offline, YtempireRuntime } from "@ytempire/runtime"
 import { Duration, Effect, Layer, Logger, Option, Redacted, References } from "effect"
 import { HttpRouter } from "effect/http"
@@ -22,6 +23,7 @@ import { createServer } from "node:http"
 import * as ApiKeys from "./ApiKeys.ts"
 import * as Authenticator from "./Authenticator.ts"
 import * as Health from "./Health.ts"
+import * as HttpMetrics from "./HttpMetrics.ts"
 import * as Operations from "./Operations.ts"
 import * as RateLimiter from "./RateLimiter.ts"
 import * as RestHandlers from "./RestHandlers.ts"
@@ -136,7 +138,9 @@ export const layer = <E = never>(
     Operations.Operations.layer({ operatorTenant: config.operatorTenant, startedAt: options.startedAt }),
     Authenticator.Authenticator.layer
   ).pipe(Layer.provideMerge(Layer.merge(keysLayer, limiterAndProbes(config))))
-  const routes = Layer.mergeAll(RpcApi.layer, RestHandlers.layer, Health.routes(options.startedAt))
+  // The HTTP metrics are provided to the routes (they name each request's route pattern); /metrics has no key.
+  const routes = Layer.mergeAll(RpcApi.layer, RestHandlers.layer, Health.routes(options.startedAt), Prometheus.layer)
+    .pipe(Layer.provide(HttpMetrics.layer))
   // One log line per request only when asked for (debug): at hundreds of requests a second it costs real CPU.
   const accessLog = config.logLevel === "Debug" || config.logLevel === "Trace" || config.logLevel === "All"
   return HttpRouter.serve(routes, { disableLogger: !accessLog }).pipe(

@@ -33,10 +33,23 @@
  * @since 0.1.0
  */
 import { Ids, type Provider, Quota } from "@ytempire/domain"
-import { DateTime, type Duration, Effect, FileSystem, Path, Ref, Result, Schema, Semaphore, Stream } from "effect"
+import {
+  DateTime,
+  type Duration,
+  Effect,
+  FileSystem,
+  Path,
+  Ref,
+  Result,
+  Schema,
+  type Scope,
+  Semaphore,
+  Stream
+} from "effect"
 import { createHash } from "node:crypto"
 import { pathToFileURL } from "node:url"
 import * as Ffmpeg from "../media/Ffmpeg.ts"
+import * as PipelineMetrics from "../PipelineMetrics.ts"
 import type * as Providers from "../Providers.ts"
 import type * as Script from "../Script.ts"
 import * as Shared from "./internal/shared.ts"
@@ -238,13 +251,14 @@ const sha256 = (...parts: ReadonlyArray<string | Uint8Array>): string => {
 
 /**
  * The provider, with ffprobe (for `fileDetails`) and the file system it uses. Each provider made keeps its own
- * quota ledger.
+ * quota ledger, exposed as the `youtube_quota_used` and `youtube_quota_limit` gauges (see `PipelineMetrics`) of
+ * each configured or charged account until the scope closes.
  *
  * @category constructors
  */
 export const make = (
   options: Options
-): Effect.Effect<Providers.StageProvider, never, Ffmpeg.Ffmpeg | FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<Providers.StageProvider, never, Ffmpeg.Ffmpeg | FileSystem.FileSystem | Path.Path | Scope.Scope> =>
   Effect.gen(function*() {
     const ffmpeg = yield* Ffmpeg.Ffmpeg
     const fs = yield* FileSystem.FileSystem
@@ -252,6 +266,11 @@ export const make = (
     const who: Shared.Who = { provider: name, stage: "upload" }
     const accounts = new Map((options.accounts ?? []).map((account) => [account.accountId, account]))
     const ledger = yield* Ref.make<Ledger>(new Map())
+    const gauges = PipelineMetrics.quotaGauges(yield* Effect.context<never>())
+    yield* Effect.addFinalizer(() => Effect.sync(gauges.close))
+    const track = (account: Quota.AccountQuota) =>
+      gauges.track(account, () => Ref.getUnsafe(ledger).get(account.accountId))
+    for (const account of accounts.values()) track(account)
     // Finding an earlier publication, charging the quota and writing are one step per publisher, so that two
     // runs of the same video cannot both pay.
     const lock = yield* Semaphore.make(1)
@@ -273,6 +292,7 @@ export const make = (
             : [result, usages]
         }
       )
+      track(account)
       if (Result.isFailure(admitted)) {
         const exhausted = admitted.failure
         return yield* Shared.unavailable(

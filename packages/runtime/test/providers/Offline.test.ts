@@ -1,7 +1,16 @@
 import { assert, expect, layer } from "@effect/vitest"
 import { Channel, Ids, Quota, Stage } from "@ytempire/domain"
-import { Ffmpeg, LocalPublisher, Offline, ProviderChain, Providers, Script, Speech } from "@ytempire/runtime"
-import { Context, DateTime, Effect, Fiber, FileSystem, Layer, Path, Schema } from "effect"
+import {
+  Ffmpeg,
+  LocalPublisher,
+  Offline,
+  PipelineMetrics,
+  ProviderChain,
+  Providers,
+  Script,
+  Speech
+} from "@ytempire/runtime"
+import { Context, DateTime, Effect, Fiber, FileSystem, Layer, Metric, Path, Schema } from "effect"
 import { TestClock } from "effect/testing"
 
 const epoch = DateTime.makeUnsafe(0)
@@ -54,6 +63,20 @@ const runStage = Effect.fnUntraced(function*(stage: Stage.Stage, videoId: Ids.Vi
     policy: instant
   })
   return { ...result, value: fileOf(result.value) }
+})
+
+/** A quota gauge of the test's account, per bucket. */
+const quotaGauge = (metric: Metric.Gauge<number>) =>
+  Effect.forEach(["units", "uploads", "searches"] as const, (bucket) =>
+    Effect.map(
+      Metric.value(Metric.withAttributes(metric, { account: oneUploadADay, bucket })),
+      (state) => [bucket, state.value] as const
+    )).pipe(Effect.map(Object.fromEntries))
+
+/** The `youtube_quota_used` and `youtube_quota_limit` gauges of the test's account, per bucket. */
+const quotaGauges = Effect.all({
+  used: quotaGauge(PipelineMetrics.youtubeQuotaUsed),
+  limit: quotaGauge(PipelineMetrics.youtubeQuotaLimit)
 })
 
 /** The offline providers hand back files, which these tests read. */
@@ -191,6 +214,11 @@ layer(TestLayer, { timeout: "60 seconds", excludeTestServices: true })("Offline 
         mediaType: "application/json",
         details: { publishedPath: published, quotaUnitsUsed: 50, quotaUploadsUsed: 1, alreadyPublished: false }
       })
+      // The account's quota gauges, per bucket: what the day has used of what it allows.
+      expect(yield* quotaGauges).toEqual({
+        used: { units: 50, uploads: 1, searches: 0 },
+        limit: { units: Quota.defaultDailyUnits, uploads: 1, searches: Quota.defaultDailySearches }
+      })
       expect((yield* fs.readDirectory(published)).toSorted()).toEqual(["metadata.json", "thumbnail.png", "video.mp4"])
       const metadataText = yield* fs.readFileString(path.join(published, "metadata.json"))
       expect(yield* fs.readFileString(first.value.path)).toBe(metadataText)
@@ -240,6 +268,7 @@ layer(TestLayer, { timeout: "60 seconds", excludeTestServices: true })("Offline 
       expect(error.message).toMatch(/quota of account acct-one-upload-a-day is exhausted: its uploads bucket/)
       expect(error.message).toMatch(/resets at \d{4}-\d{2}-\d{2}T\d{2}:00:00/)
       expect(yield* fs.exists(path.join(dir, "published", videoB))).toBe(false)
+      expect((yield* quotaGauges).used).toEqual({ units: 50, uploads: 1, searches: 0 })
     }))
 
   it.effect("a missing input fails the stage at once: ProviderUnavailable, not retryable", () =>
