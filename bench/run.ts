@@ -10,10 +10,11 @@ import { Command } from "effect/cli"
 import * as Channels from "./channels.ts"
 import * as GpuScheduler from "./gpuScheduler.ts"
 import * as Pipeline from "./pipeline.ts"
+import * as Server from "./server.ts"
 
 const bench = Command.make("bench").pipe(
   Command.withDescription("ytempire benchmarks: each prints one JSON line of figures with its baseline"),
-  Command.withSubcommands([Pipeline.command, Channels.command, GpuScheduler.command])
+  Command.withSubcommands([Pipeline.command, Channels.command, GpuScheduler.command, Server.command])
 )
 
 bench.pipe(

@@ -577,9 +577,12 @@ export class Ytempire extends Context.Service<Ytempire, {
         const request = yield* decodeVideoRequest(input)
         yield* ownChannel(tenantId, request.channelId)
         const videoId = request.videoId ?? (yield* newVideoId)
-        return yield* clientFor(request.channelId).RequestVideo({ videoId, topic: request.topic }).pipe(
+        const reply = yield* clientFor(request.channelId).RequestVideo({ videoId, topic: request.topic }).pipe(
           Effect.catchTag(clusterFailures, Effect.die)
         )
+        // A request repeated with the caller's id gets the first request's stored reply (the message is
+        // deduplicated by video id): answer with the video as it stands now instead.
+        return request.videoId === undefined ? reply : yield* Effect.orElseSucceed(videos.get(videoId), () => reply)
       }),
 
       getVideo: (tenantId, videoId) => ownVideo(tenantId, videoId),

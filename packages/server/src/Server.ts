@@ -3,10 +3,12 @@
  * rate limiter, the API's operations, and one HTTP listener with the RPC endpoints (`/rpc`, `/rpc/ws`), the
  * REST API (`/api/v1`) and health (`/health`, `/ready`).
  *
- * Closing the layer is the graceful shutdown: the listener stops accepting and lets open requests finish (up to
- * the shutdown timeout), then the cluster stops its entities and workflows at their durable boundary (a stage
- * that was running runs again after the next start; nothing recorded is lost or paid twice), GPU leases are
- * released and the database pools close.
+ * Closing the layer is the graceful shutdown: the listener stops accepting and lets open requests finish (a few
+ * seconds at most: progress streams are cut), then the cluster stops its entities and workflows. A stage whose
+ * provider is running is either interrupted (it runs again after the next start) or, when effect/cluster lets the
+ * activity finish, recorded as it completes; either way nothing recorded is lost or paid twice. GPU leases are
+ * released and the database pools close. Past the shutdown deadline (`YTEMPIRE_SHUTDOWN_TIMEOUT`) the process
+ * exits 1 without waiting further, and what was running resumes at the next start.
  *
  * @since 0.1.0
  */
@@ -143,11 +145,10 @@ export const layer = <E = never>(
     .pipe(Layer.provide(HttpMetrics.layer))
   // One log line per request only when asked for (debug): at hundreds of requests a second it costs real CPU.
   const accessLog = config.logLevel === "Debug" || config.logLevel === "Trace" || config.logLevel === "All"
+  // Listening starts only once the runtime and the services are built, so that no request meets a server that
+  // accepts connections but has nothing to answer them with.
   return HttpRouter.serve(routes, { disableLogger: !accessLog }).pipe(
-    Layer.provide(bootstrapKey(config)),
-    Layer.provide(services),
-    Layer.provideMerge(runtimeLayer(config, options.providers)),
-    Layer.provide(
+    Layer.provideMerge(
       NodeHttpServer.layer(createServer, {
         port: config.port,
         host: config.host,
@@ -156,6 +157,9 @@ export const layer = <E = never>(
         // The ws library's default message limit is 100 MiB, read before any call is authenticated.
         websocket: { maxPayload: RpcApi.maxBodyBytes }
       })
-    )
+    ),
+    Layer.provide(bootstrapKey(config)),
+    Layer.provide(services),
+    Layer.provideMerge(runtimeLayer(config, options.providers))
   )
 }
