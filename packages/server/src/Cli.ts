@@ -10,6 +10,7 @@ import { EmbeddedSql, YtempireRuntime } from "@ytempire/runtime"
 import { Clock, Console, Duration, Effect, Layer, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Path from "node:path"
+import * as AlertsCli from "./AlertsCli.ts"
 import * as ApiKeys from "./ApiKeys.ts"
 import * as ClientCli from "./ClientCli.ts"
 import * as Demo from "./Demo.ts"
@@ -308,5 +309,14 @@ export const keys = Command.make("keys").pipe(
  */
 export const ytempire = Command.make("ytempire").pipe(
   Command.withDescription("ytempire: an actor-model runtime for an automated YouTube content operation"),
-  Command.withSubcommands([serve, Demo.demo, migrate, keys, ClientCli.channels, ClientCli.videos, estimate])
+  Command.withSubcommands([
+    serve,
+    Demo.demo,
+    migrate,
+    keys,
+    ClientCli.channels,
+    ClientCli.videos,
+    estimate,
+    AlertsCli.alerts
+  ])
 )
