@@ -277,6 +277,33 @@ describe("ytempire serve (Postgres, Redis, offline providers)", () => {
     expect(docs.headers.get("content-type")).toMatch(/^text\/html/)
   })
 
+  it("is not ready without its Redis, yet stays alive and keeps serving (the limiter lets requests through)", async () => {
+    const key = newSecret()
+    const server = await startServer(
+      {
+        ...cleanEnv,
+        YTEMPIRE_STORAGE: "memory",
+        YTEMPIRE_GPU: "none",
+        // Nothing listens on port 1.
+        REDIS_URL: "redis://127.0.0.1:1",
+        YTEMPIRE_BOOTSTRAP_KEY: key
+      },
+      mkdtempSync(join(tmpdir(), "ytempire-server-e2e-noredis-"))
+    )
+    servers.push(server)
+    secrets.push(key)
+    try {
+      const ready = await call(server.url, "GET", "/ready")
+      expect(ready.status, ready.text).toBe(503)
+      expect(ready.json).toMatchObject({ status: "not ready", checks: { redis: { status: "fail" } } })
+      expect(ready.json.checks.cluster).toMatchObject({ status: "pass" })
+      expect((await call(server.url, "GET", "/health")).json).toMatchObject({ status: "healthy" })
+      expect((await call(server.url, "GET", "/api/v1/status", { key })).status).toBe(200)
+    } finally {
+      await killServer(server)
+    }
+  })
+
   it("REST: registers a channel, generates a video, follows its events to completed; the MP4 is on disk", async () => {
     const channel = await call(main.url, "POST", "/api/v1/channels", {
       key: adminKey,
@@ -653,8 +680,8 @@ describe("ytempire serve (Postgres, Redis, offline providers)", () => {
   )
 
   it("never prints a secret: the database password and the API keys stay out of the servers' output", () => {
-    // The main and rate-limited servers, and both of the shutdown scenario.
-    expect(servers).toHaveLength(4)
+    // The main and rate-limited servers, the one without Redis, and both of the shutdown scenario.
+    expect(servers).toHaveLength(5)
     for (const server of servers) {
       const output = server.output.stdout + server.output.stderr
       for (const secret of [databasePassword, ...secrets]) {

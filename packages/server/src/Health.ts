@@ -4,7 +4,9 @@
  * - `GET /health`: the process answers. `{"status":"healthy","version":…,"uptime":…}`, touching no dependency,
  *   so that a slow database never makes an orchestrator restart a live server.
  * - `GET /ready`: the server can do its work. Each dependency is checked (the database, Redis when configured,
- *   the cluster's shards, the GPU inventory) with its status and latency; any failing check answers 503.
+ *   the cluster's shards and its backlog of due messages, the GPU devices) with its status (`pass`, `warn`,
+ *   `fail`, as in the health+json draft), latency and, where it measures one, an observed value; any failing check
+ *   answers 503, warnings do not.
  *
  * @since 0.1.0
  */
@@ -22,9 +24,24 @@ import { version } from "./Version.ts"
  * @category models
  */
 export interface Check {
-  readonly status: "pass" | "fail"
+  /** `warn` reports a problem that does not make the server unready. */
+  readonly status: "pass" | "warn" | "fail"
   readonly latencyMs: number
   readonly message?: string
+  readonly observedValue?: number
+  readonly observedUnit?: string
+}
+
+/**
+ * What a probe found, beyond passing: a warning, a message, a measured value.
+ *
+ * @category models
+ */
+export interface Observation {
+  readonly status?: "pass" | "warn"
+  readonly message?: string
+  readonly observedValue?: number
+  readonly observedUnit?: string
 }
 
 /**
@@ -34,7 +51,7 @@ export interface Check {
  */
 export interface Probe {
   readonly name: string
-  readonly check: Effect.Effect<string | void, unknown>
+  readonly check: Effect.Effect<string | Observation | void, unknown>
 }
 
 /**
@@ -48,6 +65,9 @@ export class ExtraProbes extends Context.Reference<ReadonlyArray<Probe>>("@ytemp
 
 const checkTimeout = Duration.seconds(2)
 
+/** Due cluster messages above which readiness warns. */
+const backlogWarning = 10_000
+
 const run = Effect.fnUntraced(function*(probe: Probe) {
   const start = yield* Clock.currentTimeMillis
   const outcome = yield* probe.check.pipe(
@@ -58,9 +78,12 @@ const run = Effect.fnUntraced(function*(probe: Probe) {
     Effect.result
   )
   const latencyMs = (yield* Clock.currentTimeMillis) - start
-  const check: Check = outcome._tag === "Success"
-    ? { status: "pass", latencyMs, ...(typeof outcome.success === "string" ? { message: outcome.success } : {}) }
-    : { status: "fail", latencyMs, message: describeFailure(outcome.failure) }
+  const found = outcome._tag === "Success" ? outcome.success : undefined
+  const check: Check = outcome._tag === "Failure"
+    ? { status: "fail", latencyMs, message: describeFailure(outcome.failure) }
+    : typeof found === "string"
+    ? { status: "pass", latencyMs, message: found }
+    : { status: "pass", latencyMs, ...found }
   return [probe.name, check] as const
 })
 
@@ -113,6 +136,27 @@ export const routes = (startedAt: number): Layer.Layer<never, never, HttpRouter.
         })
       })
     }
+    if (Option.isSome(sql)) {
+      const client = sql.value
+      // Messages due and not yet handled: a backlog that grows means the runners do not keep up. Scheduled ones
+      // (a channel's next run) are not due yet and do not count.
+      probes.push({
+        name: "cluster:backlog",
+        check: Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const rows = yield* client<{ readonly due: number | string }>`
+            SELECT count(*) AS due FROM cluster_messages
+            WHERE NOT processed AND (deliver_at IS NULL OR deliver_at <= ${now})
+          `
+          const due = Number(rows[0]?.due ?? 0)
+          return {
+            status: due > backlogWarning ? "warn" : "pass",
+            observedValue: due,
+            observedUnit: "messages"
+          } satisfies Observation
+        })
+      })
+    }
     probes.push({
       name: "gpu",
       check: Option.match(gpu, {
@@ -120,7 +164,16 @@ export const routes = (startedAt: number): Layer.Layer<never, never, HttpRouter.
         onSome: (scheduler) =>
           Effect.map(scheduler.status, (status) => {
             const healthy = status.devices.filter((device) => device.health === "healthy").length
-            return `${status.source}: ${healthy} of ${status.devices.length} devices healthy`
+            return {
+              // Draining or lost devices leave the server able to work on the others (or on the CPU).
+              status: healthy < status.devices.length ? "warn" : "pass",
+              message: `${status.source}: ${healthy} of ${status.devices.length} devices healthy` +
+                status.devices.filter((device) => device.health !== "healthy").map((device) =>
+                  `; ${device.id} ${device.health}`
+                ).join(""),
+              observedValue: healthy,
+              observedUnit: "healthy devices"
+            } satisfies Observation
           })
       })
     })
@@ -141,7 +194,7 @@ export const routes = (startedAt: number): Layer.Layer<never, never, HttpRouter.
       "/ready",
       Effect.gen(function*() {
         const results = yield* Effect.forEach(probes, run, { concurrency: "unbounded" })
-        const ready = results.every(([, check]) => check.status === "pass")
+        const ready = results.every(([, check]) => check.status !== "fail")
         return HttpServerResponse.jsonUnsafe(
           { status: ready ? "ready" : "not ready", version, checks: Object.fromEntries(results) },
           { status: ready ? 200 : 503 }
