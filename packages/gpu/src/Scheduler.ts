@@ -203,8 +203,9 @@ export const make = Effect.fnUntraced(function*(config: SchedulerConfig) {
         "gpu.kind": spec.kind,
         "gpu.vram_mib": spec.vramMiB,
         "gpu.priority": spec.priority,
-        ...(options?.channel === undefined ? {} : { "ytempire.channel": options.channel }),
-        ...(options?.video === undefined ? {} : { "ytempire.video": options.video })
+        "ytempire.gpu.vram_mib": spec.vramMiB,
+        ...(options?.channel === undefined ? {} : { "ytempire.channel.id": options.channel }),
+        ...(options?.video === undefined ? {} : { "ytempire.video.id": options.video })
       })
       return yield* Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
@@ -234,6 +235,7 @@ export const make = Effect.fnUntraced(function*(config: SchedulerConfig) {
             }
             case "Granted": {
               yield* Effect.addFinalizer(() => release(result.lease))
+              yield* Effect.annotateCurrentSpan("ytempire.gpu.device", result.lease.device.device.id)
               return toLease(result.lease, spec)
             }
             case "Queued": {
@@ -243,6 +245,7 @@ export const make = Effect.fnUntraced(function*(config: SchedulerConfig) {
                 Effect.onInterrupt(() => cancel(result.ticket))
               )
               yield* Effect.addFinalizer(() => release(lease))
+              yield* Effect.annotateCurrentSpan("ytempire.gpu.device", lease.device.device.id)
               return toLease(lease, spec)
             }
           }

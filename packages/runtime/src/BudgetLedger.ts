@@ -438,6 +438,7 @@ const makeMemory: Effect.Effect<BudgetLedger["Service"], never, Scope.Scope> = E
 
   const reserve = Effect.fn("BudgetLedger.reserve")(function*(request: ReserveRequest) {
     yield* requireAmount("amount", request.amount)
+    yield* Effect.annotateCurrentSpan("ytempire.cost_usd", Money.toDollars(request.amount))
     const entries = distinctScopes(request.scopes)
     return yield* Effect.suspend((): Effect.Effect<Reserved, Budget.BudgetExceeded> => {
       const existing = reservations.get(request.reservationId)
@@ -1067,6 +1068,7 @@ const makeSql: Effect.Effect<BudgetLedger["Service"], LedgerUnavailable, SqlClie
 
     const reserve = Effect.fn("BudgetLedger.reserve")(function*(request: ReserveRequest) {
       yield* requireAmount("amount", request.amount)
+      yield* Effect.annotateCurrentSpan("ytempire.cost_usd", Money.toDollars(request.amount))
       const entries = distinctScopes(request.scopes)
       const fast = yield* reserveExisting(request, entries).pipe(
         // A failed statement applied nothing: a scope without room, or a concurrent reservation of the same id.

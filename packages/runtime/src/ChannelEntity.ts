@@ -244,8 +244,16 @@ export const layer = (options: Options = {}) =>
             }
             if (channel.status === "budget-paused") channel = yield* save(channel, { status: "active" })
             const now = yield* DateTime.now
+            // The request's trace is the video's: the workflow started below continues it (cluster messages carry
+            // the span), and so does every stage after a restart.
+            const span = yield* Effect.option(Effect.currentParentSpan)
             const video = yield* videos.insert(
-              VideoPipeline.queued({ videoId: payload.videoId, channel, topic: payload.topic }, now)
+              VideoPipeline.queued({
+                videoId: payload.videoId,
+                channel,
+                topic: payload.topic,
+                traceId: Option.isSome(span) ? span.value.traceId : undefined
+              }, now)
             )
             yield* startQueued(channel)
             return yield* videos.get(video.id).pipe(Effect.orDie)

@@ -207,13 +207,14 @@ export const layer = Pipeline.VideoPipeline.toLayer(
      * One stage, the same way for all: providers → artifact → settlement → record. `video` is the record as the
      * activity found it; a stage recorded completed there is not run again.
      */
-    const runStage = Effect.fnUntraced(function*(
+    const runStage = Effect.fn("VideoPipeline.stage")(function*(
       stage: Stage.Stage,
       video: Video.Video,
       channel: Channel.Channel,
       funding: Funding,
       inputs: Partial<Record<Stage.Stage, string>>
     ) {
+      yield* Effect.annotateCurrentSpan("ytempire.stage", stage)
       const done = completedRecord(video, stage)
       if (done?.artifact !== undefined) return { artifact: done.artifact, video }
       const estimated = estimateOf(stage, funding.tier)
@@ -240,6 +241,11 @@ export const layer = Pipeline.VideoPipeline.toLayer(
         return { ...output, artifact }
       }))
       const actual = Pricing.cost(result.usage, settings.prices)
+      yield* Effect.annotateCurrentSpan({
+        "ytempire.provider": result.provider,
+        "ytempire.provider.tier": result.tier,
+        "ytempire.cost_usd": Money.toDollars(actual)
+      })
       const settled = yield* ledger.settle(funding.reservationId, stage, actual).pipe(Effect.orDie)
       if (!settled.replayed) yield* PipelineMetrics.usageSettled(result.usage, settings.prices, actual)
       const endedAt = yield* DateTime.now
@@ -351,7 +357,10 @@ export const layer = Pipeline.VideoPipeline.toLayer(
       )
       inputs[stage] = artifacts.pathOf(artifact)
     }
-  })
+  }, (body, payload) =>
+    // Every span of the video (its activities, stages, provider attempts, reservation and GPU lease waits) names
+    // its channel and video.
+    Effect.annotateSpans(body, { "ytempire.channel.id": payload.channelId, "ytempire.video.id": payload.videoId }))
 )
 
 /**
@@ -369,12 +378,18 @@ export const layerMemoryStores: Layer.Layer<
 )
 
 /**
- * The first record of a requested video, as the request stores it before the pipeline starts.
+ * The first record of a requested video, as the request stores it before the pipeline starts. `traceId` is the
+ * trace the request runs in (the video's trace, when the pipeline starts from the request).
  *
  * @category constructors
  */
 export const queued = (
-  request: { readonly videoId: Video.Video["id"]; readonly channel: Channel.Channel; readonly topic: string },
+  request: {
+    readonly videoId: Video.Video["id"]
+    readonly channel: Channel.Channel
+    readonly topic: string
+    readonly traceId?: string | undefined
+  },
   now: DateTime.Utc
 ): Video.Video =>
   new Video.Video({
@@ -385,6 +400,7 @@ export const queued = (
     status: "queued",
     stages: [],
     totalCost: Money.zero,
+    ...(request.traceId === undefined ? {} : { traceId: request.traceId }),
     requestedAt: now,
     updatedAt: now
   })

@@ -15,7 +15,7 @@
 import { NodeHttpServer, NodeServices } from "@effect/platform-node"
 import { Stage } from "@ytempire/domain"
 import { Inventory } from "@ytempire/gpu"
-import { Prometheus } from "@ytempire/ops"
+import { Prometheus, Tracing } from "@ytempire/ops"
 import { Offline, YtempireRuntime } from "@ytempire/runtime"
 import { Duration, Effect, Layer, Logger, Option, Redacted, References } from "effect"
 import { HttpRouter } from "effect/http"
@@ -160,6 +160,8 @@ export const layer = <E = never>(
     ),
     Layer.provide(bootstrapKey(config)),
     Layer.provide(services),
-    Layer.provideMerge(runtimeLayer(config, options.providers))
+    Layer.provideMerge(runtimeLayer(config, options.providers)),
+    // Every span of the server, the runtime and the workflows goes to OpenTelemetry when OTEL_* configures it.
+    Layer.provide(Tracing.layer)
   )
 }
