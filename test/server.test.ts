@@ -548,6 +548,43 @@ describe("ytempire serve (Postgres, Redis, offline providers)", () => {
     60_000
   )
 
+  it(
+    "the CLI's client commands: create and list channels, generate and get a video; bad flags and keys exit 1",
+    async () => {
+      const cli = async (args: ReadonlyArray<string>, key: string = adminKey) => {
+        const run = runBin(args, { ...cleanEnv, YTEMPIRE_URL: main.url, YTEMPIRE_API_KEY: key })
+        const { code } = await run.closed
+        return { code, stdout: run.output.stdout, stderr: run.output.stderr, describe: run.describe }
+      }
+      const created = await cli(["channels", "create", "--id", "cli-tech", "--name", "CLI Tech", "--niche", "gadgets"])
+      expect(created.code, created.describe()).toBe(0)
+      expect(created.stdout).toMatch(/^cli-tech\tactive\tCLI Tech\tgadgets/)
+      const listed = await cli(["channels", "list", "--json"])
+      expect(listed.code, listed.describe()).toBe(0)
+      const channels = listed.stdout.trim().split("\n").map((line) => JSON.parse(line) as { id: string })
+      expect(channels.map((channel) => channel.id)).toContain("cli-tech")
+      const generated = await cli(["videos", "generate", "--channel", "cli-tech", "--topic", "Tiny gadgets", "--json"])
+      expect(generated.code, generated.describe()).toBe(0)
+      const video = JSON.parse(generated.stdout) as { id: string; channelId: string }
+      expect(video.channelId).toBe("cli-tech")
+      const got = await cli(["videos", "get", "--video", video.id, "--json"])
+      expect(got.code, got.describe()).toBe(0)
+      expect(JSON.parse(got.stdout)).toMatchObject({ id: video.id, topic: "Tiny gadgets" })
+      // Bad input is named, before anything is sent; a wrong key and a missing channel are the server's answers.
+      const bad = await cli(["channels", "create", "--id", "cli-bad", "--name", "", "--niche", "x"])
+      expect(bad.code).toBe(1)
+      expect(bad.stderr).toMatch(/^ytempire: name must not be empty \(field name\)/m)
+      expect(bad.stderr).not.toMatch(/at .*\.js/)
+      const missing = await cli(["channels", "pause", "--channel", "cli-nope"])
+      expect(missing.code).toBe(1)
+      expect(missing.stderr).toMatch(/channel cli-nope not found/)
+      const wrongKey = await cli(["channels", "list"], newSecret())
+      expect(wrongKey.code).toBe(1)
+      expect(wrongKey.stderr).toMatch(/invalid or revoked API key/)
+    },
+    60_000
+  )
+
   it("answers fuzzed bodies, paths and queries with a 4xx JSON error, creates nothing, and stays healthy", async () => {
     const target = await call(main.url, "POST", "/api/v1/channels", { key: adminKey, body: registration("e2e-fuzz") })
     expect(target.status, target.text).toBe(200)

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Channel, Ids, Money, Video } from "@ytempire/domain"
+import { Channel, Errors, Ids, Money, Pagination, Video } from "@ytempire/domain"
 import { Config, Console, Effect, Option, Redacted, Schema, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Client from "./Client.ts"
@@ -34,13 +34,15 @@ const withClient = <A, E>(
 ) =>
   Effect.flatMap(Client.YtempireClient, use).pipe(
     Effect.provide(Client.YtempireClient.layer({ url: flags.url, key: flags.key })),
-    Effect.catch((error: unknown) =>
-      Console.error(`ytempire: ${describe(error, flags.url)}`).pipe(
-        Effect.andThen(Effect.sync(() => {
-          process.exitCode = 1
-        }))
-      )
-    )
+    Effect.catch((error: unknown) => fail(describe(error, flags.url))),
+    Effect.catchDefect((defect) => fail(describe(defect, flags.url)))
+  )
+
+const fail = (message: string) =>
+  Console.error(`ytempire: ${message}`).pipe(
+    Effect.andThen(Effect.sync(() => {
+      process.exitCode = 1
+    }))
   )
 
 const describe = (error: unknown, url: string): string => {
@@ -77,12 +79,24 @@ const printVideo = (json: boolean) => print(Video.Video as Schema.Codec<Video.Vi
 const optionalString = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
 
+/** The fields that are set: `None` and `undefined` ones left out (the request schemas' keys are optional). */
 const defined = <A extends Record<string, unknown>>(fields: A) =>
   Object.fromEntries(
     Object.entries(fields).flatMap(([key, value]) =>
-      Option.isOption(value) ? Option.isSome(value) ? [[key, value.value]] : [] : [[key, value]]
+      Option.isOption(value)
+        ? Option.isSome(value) ? [[key, value.value]] : []
+        : value === undefined
+        ? []
+        : [[key, value]]
     )
   )
+
+/**
+ * A request checked here, before it is sent: bad flags are an InvalidRequest naming the field, as the server would
+ * answer, rather than the client's schema failure.
+ */
+const checked = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, input: unknown) =>
+  Schema.decodeUnknownEffect(schema)(input).pipe(Effect.mapError(Errors.InvalidRequest.fromSchemaError))
 
 // ---------------------------------------------------------------------------------------------------------------
 // channels
@@ -97,7 +111,12 @@ const channelsList = Command.make(
       Effect.gen(function*() {
         let cursor: string | undefined
         do {
-          const page = yield* client.ListChannels(defined({ status: flags.status, cursor, limit: 500 }) as never)
+          const page = yield* client.ListChannels(
+            yield* checked(
+              Schema.Struct({ status: Schema.optionalKey(Channel.ChannelStatus), ...Pagination.pageRequestFields }),
+              defined({ status: flags.status, cursor, limit: 500 })
+            )
+          )
           yield* Effect.forEach(page.items, printChannel(flags.json), { discard: true })
           cursor = page.nextCursor
         } while (cursor !== undefined)
@@ -129,7 +148,7 @@ const channelsCreate = Command.make(
       }
       : {}
     yield* withClient(flags, (client) =>
-      client.RegisterChannel({
+      checked(Channel.ChannelRegistration, {
         id: flags.id,
         name: flags.name,
         niche: flags.niche,
@@ -137,7 +156,7 @@ const channelsCreate = Command.make(
         language: flags.language,
         ...schedule,
         ...defined({ priority: flags.priority, quality: flags.quality })
-      } as never).pipe(Effect.flatMap(printChannel(flags.json))))
+      }).pipe(Effect.flatMap(client.RegisterChannel), Effect.flatMap(printChannel(flags.json))))
   })
 ).pipe(Command.withDescription("Register a channel (the server checks every field)"))
 
@@ -202,11 +221,13 @@ const videosGenerate = Command.make(
   Effect.fn("ClientCli.videosGenerate")(function*(flags) {
     yield* withClient(flags, (client) =>
       Effect.gen(function*() {
-        const video = yield* client.GenerateVideo({
-          channelId: flags.channelId,
-          topic: flags.topic,
-          ...defined({ videoId: flags.id })
-        } as never)
+        const video = yield* client.GenerateVideo(
+          yield* checked(Video.VideoRequest, {
+            channelId: flags.channelId,
+            topic: flags.topic,
+            ...defined({ videoId: flags.id })
+          })
+        )
         if (flags.follow) return yield* watch(client, video.id, flags.json)
         yield* printVideo(flags.json)(video)
       }))
@@ -247,8 +268,17 @@ const videosList = Command.make(
     yield* withClient(
       flags,
       (client) =>
-        client.ListVideos(defined({ channelId: flags.channelId, status: flags.status, limit: flags.limit }) as never)
-          .pipe(Effect.flatMap((page) => Effect.forEach(page.items, printVideo(flags.json), { discard: true })))
+        checked(
+          Schema.Struct({
+            channelId: Schema.optionalKey(Ids.ChannelId),
+            status: Schema.optionalKey(Video.VideoStatus),
+            ...Pagination.pageRequestFields
+          }),
+          defined({ channelId: flags.channelId, status: flags.status, limit: flags.limit })
+        ).pipe(
+          Effect.flatMap(client.ListVideos),
+          Effect.flatMap((page) => Effect.forEach(page.items, printVideo(flags.json), { discard: true }))
+        )
     )
   })
 ).pipe(Command.withDescription("Your videos, newest first"))
