@@ -244,6 +244,13 @@ const runShutdownScenario = async (databaseUrl: string): Promise<ShutdownResult>
 // ---------------------------------------------------------------------------------------------------------------
 // tests
 
+/** A client command of the CLI against the main server. */
+const cli = async (args: ReadonlyArray<string>, key: string = adminKey) => {
+  const run = runBin(args, { ...cleanEnv, YTEMPIRE_URL: main.url, YTEMPIRE_API_KEY: key })
+  const { code } = await run.closed
+  return { code, stdout: run.output.stdout, stderr: run.output.stderr, describe: run.describe }
+}
+
 describe("ytempire serve (Postgres, Redis, offline providers)", () => {
   it("answers the runbooks' checks: /health and /ready, and /api/v1/status and /api/v1/channels with a key", async () => {
     const health = await call(main.url, "GET", "/health")
@@ -551,11 +558,6 @@ describe("ytempire serve (Postgres, Redis, offline providers)", () => {
   it(
     "the CLI's client commands: create and list channels, generate and get a video; bad flags and keys exit 1",
     async () => {
-      const cli = async (args: ReadonlyArray<string>, key: string = adminKey) => {
-        const run = runBin(args, { ...cleanEnv, YTEMPIRE_URL: main.url, YTEMPIRE_API_KEY: key })
-        const { code } = await run.closed
-        return { code, stdout: run.output.stdout, stderr: run.output.stderr, describe: run.describe }
-      }
       const created = await cli(["channels", "create", "--id", "cli-tech", "--name", "CLI Tech", "--niche", "gadgets"])
       expect(created.code, created.describe()).toBe(0)
       expect(created.stdout).toMatch(/^cli-tech\tactive\tCLI Tech\tgadgets/)
