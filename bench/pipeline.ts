@@ -40,7 +40,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os"
 import * as InstantProviders from "./instantProviders.ts"
 
 /** The machine's 1-minute load average: other work on the machine slows the wall-time figures. */
-const loadAverage = () => Math.round(loadavg()[0]! * 100) / 100
+export const loadAverage = () => Math.round(loadavg()[0]! * 100) / 100
 
 // ---------------------------------------------------------------------------------------------------------------
 // the two workflows
@@ -62,7 +62,7 @@ const tenantId = Schema.decodeSync(Ids.TenantId)("bench")
 const epoch = DateTime.makeUnsafe("2026-01-01T00:00:00Z")
 
 /** Twenty channels, so that videos spread over channel-day budget scopes as they would in production. */
-const channels = Array.from({ length: 20 }, (_, i) =>
+export const channels = Array.from({ length: 20 }, (_, i) =>
   new Channel.Channel({
     id: Schema.decodeSync(Ids.ChannelId)(`bench-${i + 1}`),
     tenantId,
@@ -88,7 +88,7 @@ const settings = Layer.succeed(VideoPipeline.PipelineSettings)({
 const topic = "Five phones under $300"
 
 /** One video of ours: its queued record (as the channel entity would store it), then its pipeline. */
-const ourVideo = Effect.fnUntraced(function*(id: string, index: number) {
+export const ourVideo = Effect.fnUntraced(function*(id: string, index: number) {
   const videos = yield* VideoRepository.VideoRepository
   const channel = channels[index % channels.length]!
   const videoId = Ids.VideoId.make(id)
@@ -97,7 +97,7 @@ const ourVideo = Effect.fnUntraced(function*(id: string, index: number) {
 })
 
 /** Every video of ours that ran is completed (checked after the measurements, outside them). */
-const checkCompleted = Effect.fnUntraced(function*(expected: number) {
+export const checkCompleted = Effect.fnUntraced(function*(expected: number) {
   const videos = yield* (yield* VideoRepository.VideoRepository).list({ tenantId })
   const completed = videos.filter((video) => video.status === "completed").length
   if (completed !== expected || videos.length !== expected) {
@@ -110,7 +110,7 @@ const bareVideo = (id: string) => Bare.execute({ id })
 // ---------------------------------------------------------------------------------------------------------------
 // storage
 
-type Storage = "memory" | "postgres"
+export type Storage = "memory" | "postgres"
 
 /**
  * How many `activity` messages the engine has stored for a workflow's executions: one per activity run, so
@@ -203,7 +203,7 @@ const postgresStorage = (database: string) =>
   }))
 
 /** Both workflows on the cluster workflow engine over `storage`, with instant providers. */
-const benchLayer = (storage: Storage, database: string, dataDir: string, bareActivities: number) =>
+export const benchLayer = (storage: Storage, database: string, dataDir: string, bareActivities: number) =>
   Layer.mergeAll(VideoPipeline.layer, bareLayer(bareActivities)).pipe(
     Layer.provideMerge(ClusterWorkflowEngine.layer),
     Layer.provideMerge(InstantProviders.layer),
@@ -216,22 +216,22 @@ const benchLayer = (storage: Storage, database: string, dataDir: string, bareAct
 // ---------------------------------------------------------------------------------------------------------------
 // measuring
 
-interface Tally {
+export interface Tally {
   videos: number
   cpuMicros: number
   wallNanos: bigint
 }
 
-const figures = (tally: Tally) =>
+export const figures = (tally: Tally) =>
   tally.videos === 0 ? null : {
     cpuMsPerVideo: round(tally.cpuMicros / 1000 / tally.videos),
     videosPerSecond: round(tally.videos / (Number(tally.wallNanos) / 1e9))
   }
 
-const round = (value: number) => Math.round(value * 1000) / 1000
+export const round = (value: number) => Math.round(value * 1000) / 1000
 
 /** Runs `count` videos at `concurrency`, adding their CPU and wall time to `tally`. */
-const measure = Effect.fnUntraced(function*<R>(
+export const measure = Effect.fnUntraced(function*<R>(
   tally: Tally,
   run: (id: string, index: number) => Effect.Effect<unknown, unknown, R>,
   ids: ReadonlyArray<string>,
@@ -247,7 +247,7 @@ const measure = Effect.fnUntraced(function*<R>(
 })
 
 /** Splits `total` into `parts` counts that differ by at most one. */
-const split = (total: number, parts: number) =>
+export const split = (total: number, parts: number) =>
   Array.from({ length: parts }, (_, i) => Math.floor((total + i) / parts)).filter((n) => n > 0)
 
 const configuration = Effect.fnUntraced(function*(options: {

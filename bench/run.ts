@@ -11,10 +11,17 @@ import * as Channels from "./channels.ts"
 import * as GpuScheduler from "./gpuScheduler.ts"
 import * as Pipeline from "./pipeline.ts"
 import * as Server from "./server.ts"
+import * as Tracing from "./tracing.ts"
 
 const bench = Command.make("bench").pipe(
   Command.withDescription("ytempire benchmarks: each prints one JSON line of figures with its baseline"),
-  Command.withSubcommands([Pipeline.command, Channels.command, GpuScheduler.command, Server.command])
+  Command.withSubcommands([
+    Pipeline.command,
+    Channels.command,
+    GpuScheduler.command,
+    Server.command,
+    Tracing.command
+  ])
 )
 
 bench.pipe(

@@ -359,8 +359,9 @@ export const layer = Pipeline.VideoPipeline.toLayer(
     }
   }, (body, payload) =>
     // Every span of the video (its activities, stages, provider attempts, reservation and GPU lease waits) names
-    // its channel and video.
-    Effect.annotateSpans(body, { "ytempire.channel.id": payload.channelId, "ytempire.video.id": payload.videoId }))
+    // its channel and video, and so does every line it logs.
+    Effect.annotateSpans(body, { "ytempire.channel.id": payload.channelId, "ytempire.video.id": payload.videoId })
+      .pipe(Effect.annotateLogs({ channelId: payload.channelId, videoId: payload.videoId })))
 )
 
 /**

@@ -15,7 +15,7 @@
 import { NodeHttpServer, NodeServices } from "@effect/platform-node"
 import { Stage } from "@ytempire/domain"
 import { Inventory } from "@ytempire/gpu"
-import { Prometheus, Tracing } from "@ytempire/ops"
+import { Logging, Prometheus, Tracing } from "@ytempire/ops"
 import { Offline, YtempireRuntime } from "@ytempire/runtime"
 import { Duration, Effect, Layer, Logger, Option, Redacted, References } from "effect"
 import { HttpRouter } from "effect/http"
@@ -116,13 +116,14 @@ const bootstrapKey = (config: ServerConfig.ServerConfig) =>
   }))
 
 /**
- * The logger and level the configuration names.
+ * The logger and level the configuration names: `json` writes one JSON object per line, with the trace and span
+ * ids of the span it was logged in (see `Logging`).
  *
  * @category layers
  */
 export const loggingLayer = (config: Pick<ServerConfig.ServerConfig, "logFormat" | "logLevel">): Layer.Layer<never> =>
   Layer.merge(
-    Logger.layer([config.logFormat === "json" ? Logger.consoleJson : Logger.consolePretty()]),
+    Logger.layer([config.logFormat === "json" ? Logging.consoleJson : Logger.consolePretty()]),
     Layer.succeed(References.MinimumLogLevel)(config.logLevel)
   )
 
