@@ -3,6 +3,9 @@
  * render stage runs; a second process on the same storage finishes the video. The finished stages are not run
  * again, the interrupted one runs once more, and the budget ledger charged every stage once.
  *
+ * The video keeps its trace across the crash: both processes export their spans (OTLP over HTTP, the JSON
+ * mapping) to a receiver in this process, and the stages that the second process runs are in the video's trace.
+ *
  * The processes are test/fixtures/crash-child.ts; each provider run appends its stage to
  * `<dataDir>/provider-runs.log`.
  */
@@ -12,6 +15,7 @@ import { Effect, Redacted } from "effect"
 import { type ChildProcessByStdio, spawn } from "node:child_process"
 import { once } from "node:events"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Readable } from "node:stream"
@@ -26,6 +30,7 @@ type Mode = "embedded" | "postgres"
 interface Summary {
   readonly status: string
   readonly error: string | null
+  readonly traceId: string | null
   readonly totalCost: number
   readonly stages: ReadonlyArray<{
     readonly stage: string
@@ -85,6 +90,88 @@ const runLog = (dataDir: string): Record<string, number> => {
   return counts
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// a local OTLP/HTTP receiver, decoding the OTLP JSON mapping (ExportTraceServiceRequest)
+
+interface KeyValue {
+  readonly key: string
+  readonly value: { readonly stringValue?: string; readonly intValue?: number | string }
+}
+
+interface ExportTraceServiceRequest {
+  readonly resourceSpans?: ReadonlyArray<{
+    readonly resource?: { readonly attributes?: ReadonlyArray<KeyValue> }
+    readonly scopeSpans?: ReadonlyArray<{
+      readonly spans?: ReadonlyArray<{
+        readonly traceId: string
+        readonly spanId: string
+        readonly name: string
+        readonly attributes?: ReadonlyArray<KeyValue>
+      }>
+    }>
+  }>
+}
+
+/** A received span: its process (the service name), its ids and name, its string attributes. */
+interface Span {
+  readonly service: string | undefined
+  readonly traceId: string
+  readonly spanId: string
+  readonly name: string
+  readonly attributes: Readonly<Record<string, string | undefined>>
+}
+
+const stringAttributes = (list: ReadonlyArray<KeyValue> | undefined) =>
+  Object.fromEntries((list ?? []).map(({ key, value }) => [key, value.stringValue]))
+
+/** A receiver on a free port of 127.0.0.1, collecting every span it is sent. */
+const startReceiver = async () => {
+  const spans: Array<Span> = []
+  const server: Server = createServer((request, response) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      if (request.method === "POST" && request.url === "/v1/traces") {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as ExportTraceServiceRequest
+        for (const resourceSpans of body.resourceSpans ?? []) {
+          const service = stringAttributes(resourceSpans.resource?.attributes)["service.name"]
+          for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
+            for (const span of scopeSpans.spans ?? []) {
+              spans.push({
+                service,
+                traceId: span.traceId,
+                spanId: span.spanId,
+                name: span.name,
+                attributes: stringAttributes(span.attributes)
+              })
+            }
+          }
+        }
+      }
+      response.writeHead(200, { "content-type": "application/json" })
+      response.end("{}")
+    })
+  })
+  server.listen(0, "127.0.0.1")
+  await once(server, "listening")
+  const address = server.address()
+  if (address === null || typeof address === "string") throw new Error("no port")
+  return {
+    spans,
+    /**
+     * The variables that point a child's tracing here, as service `service`: sending every 50 ms (a process to
+     * be killed), or in one batch as it exits (the SDK's 5 s delay is longer than the second process lives).
+     */
+    env: (service: string, scheduleDelay: "50" | "5000"): NodeJS.ProcessEnv => ({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${address.port}`,
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+      OTEL_BSP_SCHEDULE_DELAY: scheduleDelay,
+      OTEL_SERVICE_NAME: service
+    }),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
 const dataDirs: Array<string> = []
 afterAll(() => {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
@@ -93,10 +180,24 @@ afterAll(() => {
 const crashAndResume = async (mode: Mode, env: NodeJS.ProcessEnv = {}) => {
   const dataDir = mkdtempSync(join(tmpdir(), `ytempire-crash-${mode}-`))
   dataDirs.push(dataDir)
+  const otlp = await startReceiver()
+  try {
+    await crashAndResumeTraced(mode, dataDir, env, otlp)
+  } finally {
+    await otlp.close()
+  }
+}
+
+const crashAndResumeTraced = async (
+  mode: Mode,
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+  otlp: Awaited<ReturnType<typeof startReceiver>>
+) => {
   const t0 = performance.now()
 
   // 1. A process produces the video; kill it while it renders.
-  const first = startChild(mode, "first", dataDir, env)
+  const first = startChild(mode, "first", dataDir, { ...env, ...otlp.env("crash-first", "50") })
   try {
     await waitForLine(first, "RENDER_STARTED")
   } finally {
@@ -109,7 +210,7 @@ const crashAndResume = async (mode: Mode, env: NodeJS.ProcessEnv = {}) => {
   expect(runLog(dataDir)).toEqual({ script: 1, voice: 1, thumbnail: 1, render: 1 })
 
   // 2. A second process on the same storage finishes it.
-  const second = startChild(mode, "second", dataDir, env)
+  const second = startChild(mode, "second", dataDir, { ...env, ...otlp.env("crash-second", "5000") })
   const [code] = await once(second.child, "close")
   expect(code, second.describeOutput()).toBe(0)
   const t2 = performance.now()
@@ -145,6 +246,23 @@ const crashAndResume = async (mode: Mode, env: NodeJS.ProcessEnv = {}) => {
     expect(status.reserved).toBe(0)
     expect(status.committed).toBeLessThanOrEqual(stageSum)
   }
+
+  // The video kept its trace: the second process (which sent its spans before exiting) ran the render again
+  // and the upload, in the video's trace, under the workflow it resumed.
+  expect(summary.traceId).toMatch(/^[0-9a-f]{32}$/)
+  const videoSpans = otlp.spans.filter((span) => span.attributes["ytempire.video.id"] === "crash-1")
+  const resumedStages = videoSpans.filter((span) =>
+    span.service === "crash-second" && span.name === "VideoPipeline.stage"
+  )
+  expect(resumedStages.map((span) => span.attributes["ytempire.stage"]).toSorted()).toEqual(["render", "upload"])
+  for (const span of resumedStages) expect(span.traceId).toBe(summary.traceId)
+  const resumedRuns = otlp.spans.filter((span) =>
+    span.service === "crash-second" && span.name === "Workflow/VideoPipeline.run"
+  )
+  expect(resumedRuns.map((span) => span.traceId)).toEqual([summary.traceId])
+  // The first process's spans of the video that it sent before it was killed are in the same trace.
+  expect(videoSpans.filter((span) => span.service === "crash-first").length).toBeGreaterThan(0)
+  for (const span of videoSpans) expect(span.traceId, `${span.service}: ${span.name}`).toBe(summary.traceId)
 }
 
 /** A fresh database on the local Postgres server (dropped and created), and its URL. */

@@ -147,7 +147,9 @@ export class StageRecord extends Schema.Class<StageRecord>("@ytempire/domain/Vid
 }) {}
 
 /**
- * A video as the pipeline records it.
+ * A video as the pipeline records it. `traceId` is the video's trace (OpenTelemetry's when tracing is on);
+ * `spanId` the span of that trace that requested it, under which its workflow starts, however long it waits in
+ * its channel's queue.
  *
  * @category models
  */
@@ -162,6 +164,7 @@ export class Video extends Schema.Class<Video>("@ytempire/domain/Video/Video")({
   totalCost: Money.Money,
   error: Schema.optionalKey(RecordedError),
   traceId: Schema.optionalKey(Schema.String),
+  spanId: Schema.optionalKey(Schema.String),
   requestedAt: Schema.DateTimeUtcFromString,
   updatedAt: Schema.DateTimeUtcFromString,
   completedAt: Schema.optionalKey(Schema.DateTimeUtcFromString)

@@ -7,6 +7,13 @@
  * (where to send, with `OTEL_EXPORTER_OTLP_PROTOCOL` / `_HEADERS` / `_TIMEOUT`), `OTEL_SERVICE_NAME` (default
  * `ytempire`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` / `_ARG` and `OTEL_TRACES_EXPORTER`.
  *
+ * The context is Effect's to carry, not OpenTelemetry's propagators': a request's `traceparent` (or `b3`) header
+ * parents its HTTP server span (effect's `HttpMiddleware.tracer`, with the HTTP semantic-convention attributes);
+ * an RPC call over HTTP nests under it, or under the span its message names; cluster messages carry the span they
+ * were sent in, persisted with them, so that the channel entity, the workflow and its activities continue the
+ * request's trace, and a workflow resumed by another process after a crash stays in it. A video that waits in
+ * its channel's queue starts under the span that requested it (`Video.spanId`).
+ *
  * @since 0.1.0
  */
 import { OtelTracer } from "@effect/opentelemetry"

@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import { Budget, Channel, ChannelEntity, Errors, Ids, Pipeline, Pricing, Video } from "@ytempire/domain"
-import { Cron, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Cron, DateTime, Duration, Effect, Layer, Option, Schema, Tracer } from "effect"
 import { Entity } from "effect/cluster"
 import * as BudgetLedger from "./BudgetLedger.ts"
 import * as BudgetLimitsStore from "./BudgetLimitsStore.ts"
@@ -106,7 +106,11 @@ export const layer = (options: Options = {}) =>
         return yield* channels.put(new Channel.Channel({ ...channel, ...change, updatedAt: now }))
       })
 
-      /** Starts queued videos, oldest first, while fewer than `maxInFlight` run. */
+      /**
+       * Starts queued videos, oldest first, while fewer than `maxInFlight` run. Each workflow starts under the span
+       * that requested its video (the video's trace), not under the command that happens to start it (a video
+       * finishing is another video's trace).
+       */
       const startQueued = Effect.fnUntraced(function*(channel: Channel.Channel) {
         if (channel.status !== "active") return
         const running = yield* videos.list({ channelId, status: "running" })
@@ -116,12 +120,15 @@ export const layer = (options: Options = {}) =>
           const now = yield* DateTime.now
           yield* videos.update(video.id, (current) =>
             current.status === "queued" ? new Video.Video({ ...current, status: "running", updatedAt: now }) : current)
-          yield* Pipeline.VideoPipeline.execute({
+          const execute = Pipeline.VideoPipeline.execute({
             videoId: video.id,
             channelId: video.channelId,
             tenantId: video.tenantId,
             topic: video.topic
           }, { discard: true })
+          yield* video.traceId === undefined || video.spanId === undefined
+            ? execute
+            : Effect.withParentSpan(execute, Tracer.externalSpan({ traceId: video.traceId, spanId: video.spanId }))
         }
       }, Effect.orDie)
 
@@ -244,16 +251,17 @@ export const layer = (options: Options = {}) =>
             }
             if (channel.status === "budget-paused") channel = yield* save(channel, { status: "active" })
             const now = yield* DateTime.now
-            // The request's trace is the video's: the workflow started below continues it (cluster messages carry
-            // the span), and so does every stage after a restart.
+            // The request's trace is the video's: the workflow, started now or once the video's turn comes,
+            // continues this span (cluster messages carry the span), and so does every stage after a restart.
             const span = yield* Effect.option(Effect.currentParentSpan)
+            const queued = VideoPipeline.queued({
+              videoId: payload.videoId,
+              channel,
+              topic: payload.topic,
+              traceId: Option.isSome(span) ? span.value.traceId : undefined
+            }, now)
             const video = yield* videos.insert(
-              VideoPipeline.queued({
-                videoId: payload.videoId,
-                channel,
-                topic: payload.topic,
-                traceId: Option.isSome(span) ? span.value.traceId : undefined
-              }, now)
+              Option.isSome(span) ? new Video.Video({ ...queued, spanId: span.value.spanId }) : queued
             )
             yield* startQueued(channel)
             return yield* videos.get(video.id).pipe(Effect.orDie)

@@ -3,7 +3,7 @@ import { Ids, Provider, type Stage } from "@ytempire/domain"
 import { Providers } from "@ytempire/runtime"
 import * as Server from "@ytempire/server/Server"
 import type * as ServerConfig from "@ytempire/server/ServerConfig"
-import { Duration, Effect, Layer, Option, Redacted, References, Schema } from "effect"
+import { Duration, Effect, Latch, Layer, Option, Redacted, References, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { once } from "node:events"
 import { mkdtempSync } from "node:fs"
@@ -36,13 +36,17 @@ const flaky: Providers.StageProvider = {
     )
 }
 
-const providers = Layer.mergeAll(
-  Layer.succeed(Providers.ScriptWriter)({ providers: [flaky, instant("script")] }),
-  Layer.succeed(Providers.Narrator)({ providers: [instant("voice")] }),
-  Layer.succeed(Providers.ThumbnailArtist)({ providers: [instant("thumbnail")] }),
-  Layer.succeed(Providers.Renderer)({ providers: [instant("render")] }),
-  Layer.succeed(Providers.Publisher)({ providers: [instant("upload")] })
-)
+/** The stand-in providers; the render of a video waits for `gate` (open by default), so that others queue. */
+const providersGated = (gate: Effect.Effect<void>) =>
+  Layer.mergeAll(
+    Layer.succeed(Providers.ScriptWriter)({ providers: [flaky, instant("script")] }),
+    Layer.succeed(Providers.Narrator)({ providers: [instant("voice")] }),
+    Layer.succeed(Providers.ThumbnailArtist)({ providers: [instant("thumbnail")] }),
+    Layer.succeed(Providers.Renderer)({
+      providers: [{ ...instant("render"), run: (input) => Effect.andThen(gate, instant("render").run(input)) }]
+    }),
+    Layer.succeed(Providers.Publisher)({ providers: [instant("upload")] })
+  )
 
 const freePort = Effect.promise(async () => {
   const server = createServer()
@@ -73,11 +77,18 @@ const config = (port: number): ServerConfig.ServerConfig => ({
   providerLatency: Duration.zero
 })
 
-const call = (base: string, method: string, path: string, body?: unknown) =>
+const call = (
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Readonly<Record<string, string>> = {}
+) =>
   Effect.promise(async () => {
     const response = await fetch(`${base}${path}`, {
       method,
       headers: {
+        ...headers,
         authorization: `Bearer ${adminKey}`,
         ...(body === undefined ? {} : { "content-type": "application/json" })
       },
@@ -196,47 +207,112 @@ const withEnv = <A, E, R>(env: Record<string, string>, effect: Effect.Effect<A, 
       })
   )
 
-/** Starts a server, produces one video on it and closes the server (which sends the last spans); the video. */
-const oneVideo = Effect.scoped(Effect.gen(function*() {
-  const port = yield* freePort
-  const base = `http://127.0.0.1:${port}`
-  yield* Layer.build(
-    Server.layer(config(port), { startedAt: 0, providers }).pipe(
-      Layer.provide(Layer.succeed(References.MinimumLogLevel)("Error"))
+/** A client's W3C trace context: its trace and span, and the `traceparent` header naming them. */
+const clientContext = () => {
+  const traceId = randomBytes(16).toString("hex")
+  const spanId = randomBytes(8).toString("hex")
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` }
+}
+
+interface Request {
+  readonly videoId: string
+  /** REST (`POST /api/v1/videos/generate`, the default) or RPC (`GenerateVideo` over `POST /rpc`, JSON). */
+  readonly via?: "rest" | "rpc" | undefined
+  readonly traceparent?: string | undefined
+}
+
+interface Session {
+  /** Requests a video (the channel `tech` exists), failing the test unless it is accepted. */
+  readonly request: (request: Request) => Effect.Effect<void>
+  readonly get: (videoId: string) => Effect.Effect<any>
+  /** Polls the video until it is final; the video. */
+  readonly final: (videoId: string) => Effect.Effect<any>
+}
+
+/**
+ * Starts a server (its render waiting for `gate`), registers the channel `tech`, runs `body` and closes the
+ * server (which sends the last spans).
+ */
+const withServer = <A>(body: (session: Session) => Effect.Effect<A>, gate: Effect.Effect<void> = Effect.void) =>
+  Effect.scoped(Effect.gen(function*() {
+    const port = yield* freePort
+    const base = `http://127.0.0.1:${port}`
+    yield* Layer.build(
+      Server.layer(config(port), { startedAt: 0, providers: providersGated(gate) }).pipe(
+        Layer.provide(Layer.succeed(References.MinimumLogLevel)("Error"))
+      )
     )
-  )
-  const created = yield* call(base, "POST", "/api/v1/channels", {
-    id: "tech",
-    name: "Channel tech",
-    niche: "technology",
-    language: "en",
-    style: "upbeat explainer",
-    budget: { daily: "20" }
-  })
-  if (created.status !== 200) return yield* Effect.die(new Error(`channel: ${created.text}`))
-  const accepted = yield* call(base, "POST", "/api/v1/videos/generate", {
-    channelId: "tech",
-    videoId: "v1",
-    topic: "Phones"
-  })
-  if (accepted.status !== 202) return yield* Effect.die(new Error(`video: ${accepted.text}`))
-  for (let polls = 0; polls < 400; polls++) {
-    const video = (yield* call(base, "GET", "/api/v1/videos/v1")).json
-    if (video.status === "completed" || video.status === "failed") return video
-    yield* Effect.sleep("25 millis")
+    const created = yield* call(base, "POST", "/api/v1/channels", {
+      id: "tech",
+      name: "Channel tech",
+      niche: "technology",
+      language: "en",
+      style: "upbeat explainer",
+      budget: { daily: "20" }
+    })
+    if (created.status !== 200) return yield* Effect.die(new Error(`channel: ${created.text}`))
+    const get = (videoId: string) => Effect.map(call(base, "GET", `/api/v1/videos/${videoId}`), (got) => got.json)
+    return yield* body({
+      request: Effect.fnUntraced(function*({ traceparent, via, videoId }) {
+        const headers = traceparent === undefined ? {} : { traceparent }
+        const payload = { channelId: "tech", videoId, topic: "Phones" }
+        if (via === "rpc") {
+          const request = { _tag: "Request", id: "1", tag: "GenerateVideo", payload, headers: [] }
+          const accepted = yield* call(base, "POST", "/rpc", request, headers)
+          if (accepted.status !== 200 || accepted.json[0]?.exit?._tag !== "Success") {
+            return yield* Effect.die(new Error(`video ${videoId}: ${accepted.text}`))
+          }
+        } else {
+          const accepted = yield* call(base, "POST", "/api/v1/videos/generate", payload, headers)
+          if (accepted.status !== 202) return yield* Effect.die(new Error(`video ${videoId}: ${accepted.text}`))
+        }
+      }),
+      get,
+      final: Effect.fnUntraced(function*(videoId) {
+        for (let polls = 0; polls < 400; polls++) {
+          const video = yield* get(videoId)
+          if (video.status === "completed" || video.status === "failed") return video
+          yield* Effect.sleep("25 millis")
+        }
+        return yield* Effect.die(new Error(`video ${videoId} did not finish`))
+      })
+    })
+  }))
+
+/** Starts a server, produces one video on it and closes the server; the video. */
+const oneVideo = (request: Omit<Request, "videoId"> = {}) =>
+  withServer((session) => session.request({ ...request, videoId: "v1" }).pipe(Effect.andThen(session.final("v1"))))
+
+/** Exporting to `otlp`, quickly. */
+const exportingTo = (otlp: { readonly port: number }) => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlp.port}`,
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+  OTEL_BSP_SCHEDULE_DELAY: "50"
+})
+
+/** The ancestors of `span` among `spans`, nearest first, as far as they were received. */
+const ancestorsIn = (spans: ReadonlyArray<Span>) => {
+  const byId = new Map(spans.map((span) => [span.spanId, span]))
+  return (span: Span): Array<Span> => {
+    const chain: Array<Span> = []
+    let parent = span.parentSpanId === undefined ? undefined : byId.get(span.parentSpanId)
+    while (parent !== undefined) {
+      chain.push(parent)
+      parent = parent.parentSpanId === undefined ? undefined : byId.get(parent.parentSpanId)
+    }
+    return chain
   }
-  return yield* Effect.die(new Error("video v1 did not finish"))
-}))
+}
+
+/** The spans of video `videoId`'s stages, by stage. */
+const stageSpans = (spans: ReadonlyArray<Span>, videoId: string) =>
+  spans.filter((span) => span.name === "VideoPipeline.stage" && span.attributes["ytempire.video.id"] === videoId)
 
 describe("tracing", () => {
   it.live("one video is one trace: its stages and provider attempts, parent-linked, with their attributes", () =>
     Effect.gen(function*() {
       const otlp = yield* receiver
-      const video = yield* withEnv({
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlp.port}`,
-        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
-        OTEL_BSP_SCHEDULE_DELAY: "50"
-      }, oneVideo)
+      const video = yield* withEnv(exportingTo(otlp), oneVideo())
       expect(video.status).toBe("completed")
       expect(video.traceId).toMatch(/^[0-9a-f]{32}$/)
 
@@ -254,16 +330,7 @@ describe("tracing", () => {
       for (const span of [...stages, ...attempts]) expect(span.traceId).toBe(video.traceId)
 
       // Parent-linked: every attempt under its stage, every stage's ancestors in the trace up to one root.
-      const byId = new Map(spans.filter((span) => span.traceId === video.traceId).map((span) => [span.spanId, span]))
-      const ancestors = (span: Span): Array<Span> => {
-        const chain: Array<Span> = []
-        let parent = span.parentSpanId === undefined ? undefined : byId.get(span.parentSpanId)
-        while (parent !== undefined) {
-          chain.push(parent)
-          parent = parent.parentSpanId === undefined ? undefined : byId.get(parent.parentSpanId)
-        }
-        return chain
-      }
+      const ancestors = ancestorsIn(spans.filter((span) => span.traceId === video.traceId))
       const roots = new Set<string>()
       for (const span of [...stages, ...attempts]) {
         const chain = ancestors(span)
@@ -302,10 +369,107 @@ describe("tracing", () => {
       expect(reservation?.attributes["ytempire.cost_usd"]).toBeGreaterThanOrEqual(0)
     }))
 
+  for (const via of ["rest", "rpc"] as const) {
+    it.live(`the client's traceparent on ${via === "rest" ? "REST" : "RPC"} is the video's trace: request, entity, workflow, stages`, () =>
+      Effect.gen(function*() {
+        const otlp = yield* receiver
+        const client = clientContext()
+        const video = yield* withEnv(exportingTo(otlp), oneVideo({ via, traceparent: client.traceparent }))
+        expect(video.status).toBe("completed")
+        expect(video.traceId).toBe(client.traceId)
+
+        const trace = otlp.spans.filter((span) => span.traceId === client.traceId)
+        const ancestors = ancestorsIn(trace)
+        // The request's server span continues the client's span, with the HTTP semantic conventions.
+        const root = trace.filter((span) => span.parentSpanId === client.spanId)
+        expect(root.map((span) => span.name)).toEqual(["POST"])
+        const path = via === "rest" ? "/api/v1/videos/generate" : "/rpc"
+        expect(root[0]!.attributes).toMatchObject({
+          "http.request.method": "POST",
+          "http.route": path,
+          "url.path": path,
+          "url.scheme": "http",
+          "server.address": "127.0.0.1",
+          "client.address": "127.0.0.1",
+          "http.response.status_code": via === "rest" ? 202 : 200
+        })
+        const request = root[0]!.spanId
+        if (via === "rpc") {
+          expect(trace.find((span) => span.name === "GenerateVideo")?.parentSpanId).toBe(request)
+        }
+
+        // Under it: the channel entity's handling, the workflow it starts, every stage and provider attempt.
+        const entity = trace.find((span) => span.name === "Channel.RequestVideo")
+        const workflow = trace.find((span) => span.name === "Workflow/VideoPipeline.run")
+        const stages = stageSpans(trace, "v1")
+        const attempts = trace.filter((span) => span.name === "ProviderChain.attempt")
+        expect(entity?.attributes["entity.id"]).toBe("tech")
+        expect(stages.map((span) => span.attributes["ytempire.stage"]).toSorted()).toEqual(
+          ["render", "script", "thumbnail", "upload", "voice"]
+        )
+        expect(attempts).toHaveLength(6)
+        for (const span of [entity!, workflow!, ...stages, ...attempts]) {
+          expect(ancestors(span).at(-1)?.spanId, `${span.name} reaches the request`).toBe(request)
+        }
+        expect(ancestors(workflow!)).toContain(entity)
+        for (const stage of stages) expect(ancestors(stage)).toContain(workflow)
+        // Nothing of the video is anywhere else.
+        const elsewhere = otlp.spans.filter((span) =>
+          span.attributes["ytempire.video.id"] === "v1" && span.traceId !== client.traceId
+        )
+        expect(elsewhere).toEqual([])
+      }))
+  }
+
+  it.live("a queued video has a trace of its own: started after the one before it, it continues its own request", () =>
+    Effect.gen(function*() {
+      const otlp = yield* receiver
+      const gate = yield* Latch.make(false)
+      const first = clientContext()
+      const second = clientContext()
+      const [v1, v2] = yield* withEnv(
+        exportingTo(otlp),
+        withServer((session) =>
+          Effect.gen(function*() {
+            yield* session.request({ videoId: "v1", traceparent: first.traceparent })
+            yield* session.request({ videoId: "v2", traceparent: second.traceparent, via: "rpc" })
+            // One video of a channel at a time: v2 waits for v1, whose render waits for the gate.
+            expect((yield* session.get("v2")).status).toBe("queued")
+            yield* gate.open
+            return [yield* session.final("v1"), yield* session.final("v2")] as const
+          }), gate.await)
+      )
+      expect([v1.status, v2.status]).toEqual(["completed", "completed"])
+      expect(v1.traceId).toBe(first.traceId)
+      expect(v2.traceId).toBe(second.traceId)
+
+      for (const [video, client] of [[v1, first], [v2, second]] as const) {
+        const videoId: string = video.id
+        const trace = otlp.spans.filter((span) => span.traceId === client.traceId)
+        const ancestors = ancestorsIn(trace)
+        // The video records the span that requested it: the channel entity's handling of its request.
+        expect(trace.find((span) => span.spanId === video.spanId)?.name).toBe("Channel.RequestVideo")
+        const stages = stageSpans(otlp.spans, videoId)
+        expect(stages.map((span) => span.attributes["ytempire.stage"]).toSorted()).toEqual(
+          ["render", "script", "thumbnail", "upload", "voice"]
+        )
+        for (const stage of stages) {
+          expect(stage.traceId, `${videoId}'s ${stage.attributes["ytempire.stage"]}`).toBe(client.traceId)
+          // Parent-linked up to the request's server span, the child of the client's.
+          expect(ancestors(stage).at(-1)?.parentSpanId).toBe(client.spanId)
+          expect(ancestors(stage).map((span) => span.name)).toContain("Channel.RequestVideo")
+        }
+        const elsewhere = otlp.spans.filter((span) =>
+          span.attributes["ytempire.video.id"] === videoId && span.traceId !== client.traceId
+        )
+        expect(elsewhere).toEqual([])
+      }
+    }))
+
   it.live("with no endpoint set nothing is sent", () =>
     Effect.gen(function*() {
       const otlp = yield* receiver
-      const video = yield* withEnv({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json" }, oneVideo)
+      const video = yield* withEnv({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json" }, oneVideo())
       expect(video.status).toBe("completed")
       expect(otlp.requests()).toBe(0)
     }))
@@ -316,7 +480,7 @@ describe("tracing", () => {
       const video = yield* withEnv({
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlp.port}`,
         OTEL_TRACES_EXPORTER: "none"
-      }, oneVideo)
+      }, oneVideo())
       expect(video.status).toBe("completed")
       expect(otlp.requests()).toBe(0)
     }))
@@ -327,7 +491,7 @@ describe("tracing", () => {
       const video = yield* withEnv({
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${dead}`,
         OTEL_BSP_SCHEDULE_DELAY: "10"
-      }, oneVideo)
+      }, oneVideo())
       expect(video.status).toBe("completed")
     }))
 })
