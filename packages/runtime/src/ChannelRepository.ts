@@ -2,8 +2,9 @@
  * Where channel records live. The channel entity is their single writer; the pipeline and readers look them
  * up here.
  *
- * Two layers with the same behaviour: `layerMemory` (nothing survives the layer) and `layerSql` (Postgres,
- * shared by every process on the database).
+ * Three layers with the same behaviour: `layerMemory` (nothing survives the layer), `layerSql` (Postgres, shared by
+ * every process on the database) and `layerSqlExclusive` (Postgres that this process alone writes, such as the
+ * embedded database: `layerSql` with the records kept in memory, so that reads cost no statement).
  *
  * **Errors**: storage failures (an unreachable database, a failed statement, a stored record that no longer
  * decodes) are defects, not typed errors, in both repositories: the interfaces name only what a caller can act
@@ -15,7 +16,7 @@
  * @since 0.1.0
  */
 import { Channel, Ids } from "@ytempire/domain"
-import { Context, DateTime, Effect, Layer, Option, Ref, Schema } from "effect"
+import { Context, DateTime, Effect, Exit, Layer, Option, Ref, Schema, Semaphore } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Migrations from "./internal/migrations.ts"
 
@@ -176,6 +177,123 @@ const makeSql: Effect.Effect<ChannelRepository["Service"], never, SqlClient.SqlC
 })
 
 // ---------------------------------------------------------------------------------------------------------------
+// a write-through cache, for a database that only this process writes
+
+/** Inserts or replaces `channel` in a tenant's list (oldest first): a new array, the old one is left as it was. */
+const withChannel = (list: ReadonlyArray<Channel.Channel>, channel: Channel.Channel): Array<Channel.Channel> => {
+  const others = list.filter((other) => other.id !== channel.id)
+  const at = others.findIndex((other) => oldestFirst(channel, other) < 0)
+  return at === -1 ? [...others, channel] : [...others.slice(0, at), channel, ...others.slice(at)]
+}
+
+/**
+ * `base` with its records kept in memory: each channel read once (by id, or with its tenant's list) is served from
+ * memory after, and every write goes to the database first and then to memory. Correct only when every write of
+ * the database's channels goes through this one `base` (the embedded database: its data directory is locked to one
+ * process); with other writers, use `base` as it is.
+ *
+ * Writes are one at a time; a read that overlaps a write is answered from the database and not remembered (it may
+ * have read what was there before the write), and a write that fails or is interrupted forgets everything (it may
+ * have been written). Absent ids are not remembered: the memory holds only channels that exist. `countByStatus`
+ * of every tenant is not cached (the metrics' export reads it, rarely).
+ */
+const makeCached = (base: ChannelRepository["Service"]): Effect.Effect<ChannelRepository["Service"]> =>
+  Effect.gen(function*() {
+    const writes = yield* Semaphore.make(1)
+    /** The records read or written. Every channel of a list in `byTenant` is here. */
+    const byId = new Map<string, Channel.Channel>()
+    /** Tenants' whole lists, oldest first (never changed in place: replaced). */
+    const byTenant = new Map<string, ReadonlyArray<Channel.Channel>>()
+    /** Moves at the start and at the end of each write. */
+    let generation = 0
+    let writing = false
+
+    /** `read`, its result remembered by `remember` only if no write overlapped it. */
+    const reading = <A, E>(read: Effect.Effect<A, E>, remember: (a: A) => void): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        const started = generation
+        return Effect.tap(read, (a) =>
+          Effect.sync(() => {
+            if (!writing && generation === started) remember(a)
+          }))
+      })
+
+    const write = <A>(effect: Effect.Effect<A>, apply: (a: A) => void): Effect.Effect<A> =>
+      writes.withPermits(1)(Effect.suspend(() => {
+        writing = true
+        generation++
+        return effect.pipe(Effect.onExit((exit) =>
+          Effect.sync(() => {
+            writing = false
+            generation++
+            if (Exit.isSuccess(exit)) {
+              apply(exit.value)
+            } else {
+              byId.clear()
+              byTenant.clear()
+            }
+          })
+        ))
+      }))
+
+    /** The channel leaves memory: by id, and from its tenant's list. */
+    const forget = (channelId: string) => {
+      const previous = byId.get(channelId)
+      if (previous === undefined) return
+      byId.delete(channelId)
+      const list = byTenant.get(previous.tenantId)
+      if (list !== undefined) byTenant.set(previous.tenantId, list.filter((channel) => channel.id !== channelId))
+    }
+
+    /** The tenant's whole list, oldest first: from memory, or read once. */
+    const tenantList = (tenantId: Ids.TenantId): Effect.Effect<ReadonlyArray<Channel.Channel>> =>
+      Effect.suspend(() => {
+        const cached = byTenant.get(tenantId)
+        return cached !== undefined ? Effect.succeed(cached) : reading(base.list(tenantId), (list) => {
+          byTenant.set(tenantId, list)
+          for (const channel of list) byId.set(channel.id, channel)
+        })
+      })
+
+    return {
+      put: (channel) =>
+        write(base.put(channel), (stored) => {
+          forget(stored.id)
+          byId.set(stored.id, stored)
+          const list = byTenant.get(stored.tenantId)
+          if (list !== undefined) byTenant.set(stored.tenantId, withChannel(list, stored))
+        }),
+      get: (channelId) =>
+        Effect.suspend(() => {
+          const cached = byId.get(channelId)
+          return cached !== undefined
+            ? Effect.succeed(cached)
+            : reading(base.get(channelId), (channel) => byId.set(channel.id, channel))
+        }),
+      list: tenantList,
+      page: (query) =>
+        Effect.map(tenantList(query.tenantId), (list) => {
+          const after = query.after
+          const matching: Array<Channel.Channel> = []
+          for (const channel of list) {
+            if (matching.length > query.limit) break
+            if (query.status !== undefined && channel.status !== query.status) continue
+            if (after !== undefined && !isAfter(after)(channel)) continue
+            matching.push(channel)
+          }
+          return pageOf(matching, query.limit)
+        }),
+      remove: (channelId) => write(base.remove(channelId), () => forget(channelId)),
+      countByStatus: (tenantId) =>
+        tenantId === undefined ? base.countByStatus() : Effect.map(tenantList(tenantId), (list) => {
+          const counts = noChannels()
+          for (const channel of list) counts[channel.status] += 1
+          return counts
+        })
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
 // service
 
 /**
@@ -256,5 +374,20 @@ export class ChannelRepository extends Context.Service<ChannelRepository, {
   static readonly layerSql: Layer.Layer<ChannelRepository, never, SqlClient.SqlClient> = Layer.effect(
     ChannelRepository,
     makeSql
+  )
+
+  /**
+   * `layerSql` for a database that this process alone writes, such as the embedded one (its data directory is
+   * locked to one process): the records are also kept in memory, written through, so that reading a channel, a
+   * tenant's list or a page of it costs no statement once the channel (or the tenant's list) has been read. Every
+   * channel record of the database must be written through this layer (the channel entities, the facade's
+   * deletion): a record written by anything else may not be seen. On a database that other processes write, use
+   * `layerSql`.
+   *
+   * @category layers
+   */
+  static readonly layerSqlExclusive: Layer.Layer<ChannelRepository, never, SqlClient.SqlClient> = Layer.effect(
+    ChannelRepository,
+    Effect.flatMap(makeSql, makeCached)
   )
 }

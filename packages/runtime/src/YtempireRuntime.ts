@@ -174,7 +174,12 @@ const storageLayer = (config: Config, limits: Budget.BudgetLimits): Layer.Layer<
           Layer.provide(Digest.layerWebCrypto)
         ),
         VideoRepository.VideoRepository.layerSql,
-        ChannelRepository.ChannelRepository.layerSql,
+        storage._tag === "embedded"
+          // The data directory is locked to this process, whose channel entities and facade write every record
+          // through this layer: it keeps them in memory, and reading a channel (every request checks its tenant)
+          // or a tenant's list costs no statement.
+          ? ChannelRepository.ChannelRepository.layerSqlExclusive
+          : ChannelRepository.ChannelRepository.layerSql,
         BudgetLedger.BudgetLedger.layerSql,
         BudgetLimitsStore.BudgetLimitsStore.layerSql(limits)
       ).pipe(Layer.provideMerge(sql))

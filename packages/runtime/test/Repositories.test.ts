@@ -569,4 +569,11 @@ describe("Repositories", () => {
     ),
     postgresOnly
   )
+
+  // The channel records kept in memory (the embedded storage's layer): the same behaviour, this process the only writer.
+  suite(
+    "layerSqlExclusive (Postgres, one writer)",
+    Layer.mergeAll(VideoRepository.VideoRepository.layerSql, ChannelRepository.ChannelRepository.layerSqlExclusive)
+      .pipe(Layer.provideMerge(PgTest.layer(`${database}_exclusive`, { maxConnections: 10 })))
+  )
 })
