@@ -1,16 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Ids, Money, Pricing, Provider, type Stage } from "@ytempire/domain"
+import { Money, Pricing, Provider, type Stage } from "@ytempire/domain"
 import { Providers } from "@ytempire/runtime"
 import * as Server from "@ytempire/server/Server"
-import type * as ServerConfig from "@ytempire/server/ServerConfig"
-import { Duration, Effect, Layer, Metric, Option, Redacted, References, Schema } from "effect"
+import { Effect, Layer, Metric, References } from "effect"
 import { spawnSync } from "node:child_process"
-import { randomBytes } from "node:crypto"
-import { once } from "node:events"
-import { mkdtempSync } from "node:fs"
-import { createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import * as TestServer from "./utils/TestServer.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // the server: memory storage, stand-in providers
@@ -41,53 +35,17 @@ const instant = (stage: Stage.Stage, tier: Provider.ProviderTier): Providers.Sta
       })
 })
 
-/** The script's first provider always fails (not retryable), so that each script falls back to the second. */
-const flaky: Providers.StageProvider = {
-  stage: "script",
-  name: "flaky-script",
-  tier: "standard",
-  run: () =>
-    Effect.fail(
-      new Provider.ProviderUnavailable({ provider: "flaky-script", stage: "script", reason: "down", retryable: false })
-    )
-}
-
 const providers = Layer.mergeAll(
-  Layer.succeed(Providers.ScriptWriter)({ providers: [flaky, instant("script", "standard")] }),
+  Layer.succeed(Providers.ScriptWriter)({ providers: [TestServer.flakyScript, instant("script", "standard")] }),
   Layer.succeed(Providers.Narrator)({ providers: [instant("voice", "standard")] }),
   Layer.succeed(Providers.ThumbnailArtist)({ providers: [instant("thumbnail", "local")] }),
   Layer.succeed(Providers.Renderer)({ providers: [instant("render", "local")] }),
   Layer.succeed(Providers.Publisher)({ providers: [instant("upload", "local")] })
 )
 
-const freePort = Effect.promise(async () => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1")
-  await once(server, "listening")
-  const address = server.address()
-  server.close()
-  await once(server, "close")
-  if (address === null || typeof address === "string") throw new Error("no port")
-  return address.port
-})
+const adminKey = TestServer.newSecret()
 
-const adminKey = `yte_${randomBytes(32).toString("base64url")}`
-
-const config = (port: number): ServerConfig.ServerConfig => ({
-  port,
-  host: "127.0.0.1",
-  storage: { _tag: "memory" },
-  dataDir: mkdtempSync(join(tmpdir(), "ytempire-metrics-")),
-  redisUrl: Option.none(),
-  gpu: { _tag: "None" },
-  logLevel: "Warn",
-  logFormat: "text",
-  rate: { perSecond: 1_000, burst: 1_000 },
-  shutdownTimeout: Duration.seconds(5),
-  operatorTenant: Schema.decodeSync(Ids.TenantId)("acme"),
-  bootstrapKey: Option.some(Redacted.make(adminKey)),
-  providerLatency: Duration.zero
-})
+const config = (port: number) => TestServer.memoryConfig(port, adminKey, "metrics")
 
 // ---------------------------------------------------------------------------------------------------------------
 // HTTP and the exposition format
@@ -182,7 +140,7 @@ const dollars = (item: Pricing.UsageItem) => Money.toDollars(Pricing.itemCost(it
 describe("GET /metrics", () => {
   it.live("after a video, passes promtool and shows the video, its costs, stages, attempts, budgets and requests", () =>
     Effect.gen(function*() {
-      const port = yield* freePort
+      const port = yield* TestServer.freePort
       const base = `http://127.0.0.1:${port}`
       // The server's own metric registry: what /metrics shows was recorded in the server's context.
       yield* Layer.build(

@@ -1,16 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Ids, Provider, type Stage } from "@ytempire/domain"
+import type { Stage } from "@ytempire/domain"
 import { Providers } from "@ytempire/runtime"
 import * as Server from "@ytempire/server/Server"
-import type * as ServerConfig from "@ytempire/server/ServerConfig"
-import { Duration, Effect, Latch, Layer, Option, Redacted, References, Schema } from "effect"
+import { Effect, Latch, Layer, References } from "effect"
 import { randomBytes } from "node:crypto"
 import { once } from "node:events"
-import { mkdtempSync } from "node:fs"
 import { createServer as createHttpServer } from "node:http"
-import { createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import * as TestServer from "./utils/TestServer.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // the server: memory storage, stand-in providers (the script's first provider fails, so that it falls back)
@@ -26,20 +22,10 @@ const instant = (stage: Stage.Stage): Providers.StageProvider => ({
     })
 })
 
-const flaky: Providers.StageProvider = {
-  stage: "script",
-  name: "flaky-script",
-  tier: "standard",
-  run: () =>
-    Effect.fail(
-      new Provider.ProviderUnavailable({ provider: "flaky-script", stage: "script", reason: "down", retryable: false })
-    )
-}
-
 /** The stand-in providers; the render of a video waits for `gate` (open by default), so that others queue. */
 const providersGated = (gate: Effect.Effect<void>) =>
   Layer.mergeAll(
-    Layer.succeed(Providers.ScriptWriter)({ providers: [flaky, instant("script")] }),
+    Layer.succeed(Providers.ScriptWriter)({ providers: [TestServer.flakyScript, instant("script")] }),
     Layer.succeed(Providers.Narrator)({ providers: [instant("voice")] }),
     Layer.succeed(Providers.ThumbnailArtist)({ providers: [instant("thumbnail")] }),
     Layer.succeed(Providers.Renderer)({
@@ -48,34 +34,9 @@ const providersGated = (gate: Effect.Effect<void>) =>
     Layer.succeed(Providers.Publisher)({ providers: [instant("upload")] })
   )
 
-const freePort = Effect.promise(async () => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1")
-  await once(server, "listening")
-  const address = server.address()
-  server.close()
-  await once(server, "close")
-  if (address === null || typeof address === "string") throw new Error("no port")
-  return address.port
-})
+const adminKey = TestServer.newSecret()
 
-const adminKey = `yte_${randomBytes(32).toString("base64url")}`
-
-const config = (port: number): ServerConfig.ServerConfig => ({
-  port,
-  host: "127.0.0.1",
-  storage: { _tag: "memory" },
-  dataDir: mkdtempSync(join(tmpdir(), "ytempire-tracing-")),
-  redisUrl: Option.none(),
-  gpu: { _tag: "None" },
-  logLevel: "Warn",
-  logFormat: "text",
-  rate: { perSecond: 1_000, burst: 1_000 },
-  shutdownTimeout: Duration.seconds(5),
-  operatorTenant: Schema.decodeSync(Ids.TenantId)("acme"),
-  bootstrapKey: Option.some(Redacted.make(adminKey)),
-  providerLatency: Duration.zero
-})
+const config = (port: number) => TestServer.memoryConfig(port, adminKey, "tracing")
 
 const call = (
   base: string,
@@ -235,7 +196,7 @@ interface Session {
  */
 const withServer = <A>(body: (session: Session) => Effect.Effect<A>, gate: Effect.Effect<void> = Effect.void) =>
   Effect.scoped(Effect.gen(function*() {
-    const port = yield* freePort
+    const port = yield* TestServer.freePort
     const base = `http://127.0.0.1:${port}`
     yield* Layer.build(
       Server.layer(config(port), { startedAt: 0, providers: providersGated(gate) }).pipe(
@@ -487,7 +448,7 @@ describe("tracing", () => {
 
   it.live("with a dead endpoint videos still complete", () =>
     Effect.gen(function*() {
-      const dead = yield* freePort
+      const dead = yield* TestServer.freePort
       const video = yield* withEnv({
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${dead}`,
         OTEL_BSP_SCHEDULE_DELAY: "10"
